@@ -1,0 +1,76 @@
+"""Jinja filters for this template, loaded through `_extensions` in cookiecutter.json.
+
+Cookiecutter renders the project folder's name before `pre_gen_project` runs, so a
+bad `flow_slug` must be caught while the answers are rendered: `checked_flow_slug`
+runs the hook's own flow_slug rules at that moment. The other filters quote a user's
+free text for the file formats that have no `tojson`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from cookiecutter.exceptions import FailedHookException
+from jinja2.ext import Extension
+
+HOOK = Path(__file__).parent / "hooks" / "pre_gen_project.py"
+
+
+def _load_hook():
+    spec = importlib.util.spec_from_file_location("pre_gen_project", HOOK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def checked_flow_slug(slug: str) -> str:
+    """Return `slug` if it can name the package, else stop with the hook's message."""
+    hook = _load_hook()
+    problems = hook.errors({"flow_slug": slug}, hook.FLOW_SLUG_RULES)
+    if problems:
+        raise FailedHookException("\n".join(problems))
+    return slug
+
+
+def python_string(value: str) -> str:
+    """A Python string literal, quoted the way `ruff format` leaves it untouched.
+
+    Double quotes, unless the text holds more double than single quotes.
+    """
+    body = json.dumps(value, ensure_ascii=False)[1:-1]
+    if value.count('"') > value.count("'"):
+        # In JSON every '"' is escaped as '\\"': unescape those, escape "'" instead.
+        return "'" + body.replace('\\"', '"').replace("'", "\\'") + "'"
+    return f'"{body}"'
+
+
+def hcl_string(value: str) -> str:
+    """A quoted HCL string: JSON escapes, plus `$${` and `%%{` so nothing interpolates."""
+    return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
+
+
+def dockerfile_string(value: str) -> str:
+    """A double-quoted Dockerfile word: JSON escapes, plus `\\$` so nothing expands."""
+    return json.dumps(value, ensure_ascii=False).replace("$", "\\$")
+
+
+def recorded_answers(context: dict) -> dict:
+    """The answers worth keeping in the baked project: no machine paths, no derived names."""
+    kept = {"_template", "__template_version"}
+    return {key: value for key, value in context.items() if not key.startswith("_") or key in kept}
+
+
+class TemplateFilters(Extension):
+    def __init__(self, environment):
+        super().__init__(environment)
+        # Keep non-ASCII letters readable in generated files; JSON escapes stay valid.
+        environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
+        environment.filters.update(
+            checked_flow_slug=checked_flow_slug,
+            hcl_string=hcl_string,
+            python_string=python_string,
+            dockerfile_string=dockerfile_string,
+            recorded_answers=recorded_answers,
+        )

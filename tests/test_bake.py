@@ -1,0 +1,159 @@
+"""Bake every answer combination: the right files, fully rendered, parseable, green."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.answers import COMBINATIONS, HOSTILE, HOSTILE_TEXT
+from tests.conftest import Bake, environment_without_venv, project_files
+
+PACKAGE = "src/daily_sales_report"
+ALWAYS = {
+    ".cookiecutter.json",
+    ".dockerignore",
+    ".gitignore",
+    ".github/workflows/ci.yml",
+    ".github/workflows/deploy.yml",
+    "DEPLOY.md",
+    "Dockerfile",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    f"{PACKAGE}/__init__.py",
+    f"{PACKAGE}/deployment/__init__.py",
+    f"{PACKAGE}/deployment/executor.py",
+    f"{PACKAGE}/deployment/run_config.py",
+    f"{PACKAGE}/flow.py",
+    f"{PACKAGE}/monitoring.py",
+    f"{PACKAGE}/tasks.py",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/sentry_endpoint.py",
+    "tests/test_deployment.py",
+    "tests/test_flow.py",
+    "tests/test_monitoring.py",
+}
+TERRAFORM = {
+    "terraform/alerts.tf",
+    "terraform/iam.tf",
+    "terraform/outputs.tf",
+    "terraform/sentry.tf",
+    "terraform/ssm.tf",
+    "terraform/variables.tf",
+    "terraform/versions.tf",
+}
+ECR = {"terraform/ecr.tf"}
+# What each choice adds to ALWAYS and TERRAFORM.
+BY_RUN_CONFIG = {"ecs": ECR, "docker": ECR, "kubernetes": set(), "local": set()}
+RUN_CONFIG_CLASS = {"ecs": "ECSRun", "kubernetes": "KubernetesRun", "docker": "DockerRun", "local": "LocalRun"}
+EXECUTOR_CLASS = {"local": "LocalExecutor", "local_dask": "LocalDaskExecutor", "dask_cluster": "DaskExecutor"}
+JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")  # GitHub's ${{ }} is not Jinja
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS)
+def test_the_project_has_exactly_the_files_of_its_choices(bake: Bake, answers: dict) -> None:
+    result = bake(**answers)
+
+    assert result.exception is None, result.exception
+    run_config = result.context["run_config"]
+    assert project_files(result.project_path) == ALWAYS | TERRAFORM | BY_RUN_CONFIG[run_config]
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS)
+def test_the_choices_reach_the_code(bake: Bake, answers: dict) -> None:
+    result = bake(**answers)
+    deployment = result.project_path / PACKAGE / "deployment"
+    context = result.context
+
+    assert RUN_CONFIG_CLASS[context["run_config"]] in (deployment / "run_config.py").read_text()
+    assert EXECUTOR_CLASS[context["executor"]] in (deployment / "executor.py").read_text()
+    pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={context['python_version']},<3.12"
+    dockerfile = (result.project_path / "Dockerfile").read_text()
+    assert f"prefecthq/prefect:1.4.1-python{context['python_version']}" in dockerfile
+
+
+@pytest.mark.parametrize("answers", [*COMBINATIONS, pytest.param(HOSTILE, id="hostile-free-text")])
+def test_nothing_is_left_unrendered(bake: Bake, answers: dict) -> None:
+    result = bake(**answers)
+
+    for relative in project_files(result.project_path):
+        assert not JINJA.search(relative), relative
+        text = (result.project_path / relative).read_text(encoding="utf-8")
+        assert not JINJA.search(text), f"{relative}: {JINJA.search(text).group()}"
+
+
+def test_the_answers_are_recorded_for_updates(bake: Bake) -> None:
+    result = bake(team="Analytics", executor="local_dask")
+
+    recorded = json.loads((result.project_path / ".cookiecutter.json").read_text())
+    assert recorded["team"] == "Analytics"
+    assert recorded["executor"] == "local_dask"
+    assert recorded["sentry_team"] == "analytics"
+    assert recorded["__template_version"] == json.loads(Path("cookiecutter.json").read_text())["__template_version"]
+    assert not any(key.startswith("_output") or key == "__prompts__" for key in recorded)
+
+
+def test_free_text_survives_every_format(bake: Bake) -> None:
+    result = bake(**HOSTILE)
+    project = result.project_path
+
+    assert result.exception is None, result.exception
+    assert python_constant(project / "src/hostile_flow/flow.py", "FLOW_NAME") == HOSTILE_TEXT
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["description"] == HOSTILE_TEXT
+    assert json.loads((project / ".cookiecutter.json").read_text())["description"] == HOSTILE_TEXT
+    for workflow in (project / ".github/workflows").glob("*.yml"):
+        yaml.safe_load(workflow.read_text())
+    for module in project.rglob("*.py"):
+        ast.parse(module.read_text(), filename=str(module))
+
+
+def python_constant(module: Path, name: str) -> object:
+    for node in ast.parse(module.read_text()).body:
+        if isinstance(node, ast.Assign) and [target.id for target in node.targets] == [name]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} not found in {module}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answers", [*COMBINATIONS, pytest.param(HOSTILE, id="hostile-free-text")])
+def test_the_baked_project_passes_its_own_tests(bake: Bake, answers: dict) -> None:
+    """The test command of the baked README, in a fresh .venv on the image's Python."""
+    result = bake(**answers)
+    project = result.project_path
+    readme = (project / "README.md").read_text()
+    assert "make test" in readme
+
+    env = environment_without_venv()
+    env["UV_PYTHON"] = python_interpreter(result.context["python_version"])
+    completed = subprocess.run(["make", "test"], cwd=project, env=env, capture_output=True, text=True)
+
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    assert re.search(r"\b\d+ passed\b", completed.stdout), completed.stdout[-2000:]
+    assert " failed" not in completed.stdout.splitlines()[-1]
+
+
+def python_interpreter(version: str) -> str:
+    """The interpreter for the image's Python version, found as uv finds it.
+
+    pyenv's shims only answer for the active version: listing every installed one lets
+    uv see them all. A missing version fails the test: uv cannot download one here.
+    """
+    env = environment_without_venv()
+    if shutil.which("pyenv"):
+        versions = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True).stdout
+        env["PYENV_VERSION"] = ":".join(versions.split())
+    found = subprocess.run(
+        ["uv", "python", "find", "--no-project", version], env=env, capture_output=True, text=True
+    )
+    assert found.returncode == 0, f"no Python {version} here: {found.stderr}"
+    return found.stdout.strip()

@@ -1,0 +1,137 @@
+"""Every answer the hooks reject, rejected with its own message and nothing written."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+
+from tests.conftest import TEMPLATE_DIR, Bake
+
+
+def load_hook(name: str):
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pre_gen = load_hook("pre_gen_project")
+
+# (answers, the field named in the error): one line per rule.
+REJECTED = [
+    pytest.param({"flow_slug": "Sales-Report"}, "flow_slug", id="flow_slug-not-identifier"),
+    pytest.param({"flow_slug": "2024_report"}, "flow_slug", id="flow_slug-leading-digit"),
+    pytest.param({"flow_slug": "café"}, "flow_slug", id="flow_slug-non-ascii"),
+    pytest.param({"flow_slug": ""}, "flow_slug", id="flow_slug-empty"),
+    pytest.param({"flow_slug": "class"}, "flow_slug", id="flow_slug-keyword"),
+    pytest.param({"flow_slug": "match"}, "flow_slug", id="flow_slug-soft-keyword"),
+    pytest.param({"flow_slug": "logging"}, "flow_slug", id="flow_slug-stdlib"),
+    pytest.param({"flow_slug": "prefect"}, "flow_slug", id="flow_slug-dependency"),
+    pytest.param({"flow_slug": "sentry_sdk"}, "flow_slug", id="flow_slug-dependency-sentry"),
+    pytest.param({"project_name": " ", "flow_slug": "sales"}, "project_name", id="project_name-empty"),
+    pytest.param({"flow_name": ""}, "flow_name", id="flow_name-empty"),
+    pytest.param({"prefect_project": ""}, "prefect_project", id="prefect_project-empty"),
+    pytest.param({"sentry_organization": "My Org"}, "sentry_organization", id="sentry_organization"),
+    pytest.param({"sentry_organization": "12345"}, "sentry_organization", id="sentry_organization-digits"),
+    pytest.param({"sentry_team": "Data_Platform!"}, "sentry_team", id="sentry_team"),
+    pytest.param({"aws_region": "Europe"}, "aws_region", id="aws_region"),
+    pytest.param({"environment": "Prod Env"}, "environment", id="environment"),
+    pytest.param({"slack_channel": "alerts"}, "slack_channel", id="slack_channel-no-hash"),
+    pytest.param({"schedule": "every day"}, "schedule", id="schedule-not-cron"),
+    pytest.param({"schedule": "0 6 * *"}, "schedule", id="schedule-four-fields"),
+]
+
+# Choice values that cookiecutter itself rejects when given on the command line.
+REJECTED_CHOICES = [
+    pytest.param({"python_version": "3.12"}, "python_version", id="python_version"),
+    pytest.param({"run_config": "lambda"}, "run_config", id="run_config"),
+    pytest.param({"executor": "ray"}, "executor", id="executor"),
+]
+
+DEFAULTS = {
+    "project_name": "Daily Sales Report",
+    "flow_slug": "daily_sales_report",
+    "flow_name": "Daily Sales Report",
+    "prefect_project": "Data Platform",
+    "sentry_organization": "my-org",
+    "sentry_team": "data-platform",
+    "aws_region": "us-east-1",
+    "environment": "production",
+    "slack_channel": "#data-platform-alerts",
+    "schedule": "0 6 * * *",
+    "python_version": "3.10",
+    "run_config": "ecs",
+    "executor": "local",
+}
+
+
+def test_the_default_answers_pass_every_rule() -> None:
+    assert pre_gen.errors(DEFAULTS) == []
+
+
+@pytest.mark.parametrize(("answers", "field"), REJECTED + REJECTED_CHOICES)
+def test_each_rule_names_the_field_and_the_fix(answers: dict, field: str) -> None:
+    [message] = pre_gen.errors({**DEFAULTS, **answers})
+
+    assert message.startswith(f"ERROR: {field}: ")
+    assert " - " in message  # what is wrong - how to fix it
+
+
+@pytest.mark.parametrize(("answers", "field"), REJECTED)
+def test_a_bake_with_a_rejected_answer_fails_and_writes_nothing(
+    bake: Bake, baked_files, capfd: pytest.CaptureFixture, answers: dict, field: str
+) -> None:
+    result = bake(**answers)
+
+    assert isinstance(result.exception, FailedHookException), result.exception
+    # The hook prints to stderr; a flow_slug too bad to name a folder fails earlier,
+    # while cookiecutter renders the answers, with the same message in the exception.
+    assert f"ERROR: {field}: " in str(result.exception) + capfd.readouterr().err
+    assert baked_files() == []
+
+
+@pytest.mark.parametrize(("answers", "field"), REJECTED_CHOICES)
+def test_a_bake_with_an_unknown_choice_fails_and_writes_nothing(
+    bake: Bake, baked_files, answers: dict, field: str
+) -> None:
+    result = bake(**answers)
+
+    assert result.exception is not None
+    assert field in str(result.exception)
+    assert baked_files() == []
+
+
+@pytest.mark.parametrize("slug", ["class", ""])
+def test_the_cli_prints_the_error_and_exits_1(tmp_path: Path, slug: str) -> None:
+    output = tmp_path / "output"
+    output.mkdir()
+    completed = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output), str(TEMPLATE_DIR), f"flow_slug={slug}"],
+        capture_output=True,
+        text=True,
+    )
+
+    assert completed.returncode == 1
+    assert f"ERROR: flow_slug: {slug!r} is " in completed.stderr + completed.stdout
+    assert list(output.iterdir()) == []
+
+
+def test_the_hook_script_exits_1_with_one_line_per_problem(tmp_path: Path) -> None:
+    rendered = (TEMPLATE_DIR / "hooks" / "pre_gen_project.py").read_text().replace(
+        "{{ cookiecutter | tojson }}", '{"flow_slug": "class", "aws_region": "moon"}'
+    )
+    script = tmp_path / "pre_gen_project.py"
+    script.write_text(rendered)
+
+    completed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+
+    assert completed.returncode == 1
+    lines = completed.stderr.splitlines()
+    assert any(line.startswith("ERROR: flow_slug: ") for line in lines)
+    assert any(line.startswith("ERROR: aws_region: ") for line in lines)
+    assert all(line.startswith("ERROR: ") for line in lines)

@@ -1,0 +1,1 @@
+"""The {{ cookiecutter.flow_slug }} flow package: see README.md."""

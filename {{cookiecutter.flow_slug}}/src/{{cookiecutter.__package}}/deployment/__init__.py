@@ -1,0 +1,26 @@
+"""How Prefect stores, schedules and runs the flow. The template owns this package."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from prefect.schedules import CronSchedule, Schedule
+from prefect.storage import Module
+
+from .executor import EXECUTOR
+from .run_config import RUN_CONFIG
+
+__all__ = ["EXECUTOR", "RUN_CONFIG", "SCHEDULE", "STORAGE"]
+
+# The flow is imported from the installed package inside the image: nothing is pickled.
+STORAGE = Module({{ (cookiecutter.__package ~ ".flow") | tojson }})
+
+# Cron expression in UTC; empty for a flow that only runs when asked to.
+SCHEDULE_CRON = {{ cookiecutter.schedule | trim | tojson }}
+
+
+def schedule_from_cron(cron: str) -> Optional[Schedule]:
+    return CronSchedule(cron) if cron else None
+
+
+SCHEDULE = schedule_from_cron(SCHEDULE_CRON)
