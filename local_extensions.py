@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 from cookiecutter.exceptions import FailedHookException
 from jinja2.ext import Extension
 
-HOOK = Path(__file__).parent / "hooks" / "pre_gen_project.py"
+TEMPLATE_DIR = Path(__file__).parent
+HOOK = TEMPLATE_DIR / "hooks" / "pre_gen_project.py"
+
+
+def read_template_version() -> str:
+    """The template's version: the one in its pyproject.toml, bumped with each release."""
+    pyproject = (TEMPLATE_DIR / "pyproject.toml").read_text(encoding="utf-8")
+    return re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE).group(1)
 
 
 def _load_hook():
@@ -57,9 +65,17 @@ def dockerfile_string(value: str) -> str:
 
 
 def recorded_answers(context: dict) -> dict:
-    """The answers worth keeping in the baked project: no machine paths, no derived names."""
-    kept = {"_template", "__template_version"}
-    return {key: value for key, value in context.items() if not key.startswith("_") or key in kept}
+    """The answers to keep in the baked project, with the template and its version.
+
+    No machine paths and no derived names, so the record can be handed back to
+    cookiecutter or `cruft link` as extra context (they ignore the `_template` keys).
+    """
+    answers = {key: value for key, value in context.items() if not key.startswith("_")}
+    return {
+        **answers,
+        "_template": context.get("_template"),
+        "_template_version": read_template_version(),
+    }
 
 
 class TemplateFilters(Extension):
@@ -67,6 +83,7 @@ class TemplateFilters(Extension):
         super().__init__(environment)
         # Keep non-ASCII letters readable in generated files; JSON escapes stay valid.
         environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
+        environment.globals["template_version"] = read_template_version()
         environment.filters.update(
             checked_flow_slug=checked_flow_slug,
             hcl_string=hcl_string,

@@ -11,10 +11,10 @@ import json
 import keyword
 import re
 import sys
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 Answers = Mapping[str, object]
-Rule = Callable[[Answers], Optional[str]]
+Rule = Callable[[Answers], str | None]
 
 # Packages the generated project imports or installs: a flow package with one of
 # these names would shadow it.
@@ -52,7 +52,7 @@ def text(answers: Answers, field: str) -> str:
     return str(answers.get(field, ""))
 
 
-def check_flow_slug_is_identifier(answers: Answers) -> Optional[str]:
+def check_flow_slug_is_identifier(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if re.fullmatch(r"[a-z_][a-z0-9_]*", slug):
         return None
@@ -64,7 +64,7 @@ def check_flow_slug_is_identifier(answers: Answers) -> Optional[str]:
     )
 
 
-def check_flow_slug_is_not_keyword(answers: Answers) -> Optional[str]:
+def check_flow_slug_is_not_keyword(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if not keyword.iskeyword(slug) and not keyword.issoftkeyword(slug):
         return None
@@ -75,7 +75,7 @@ def check_flow_slug_is_not_keyword(answers: Answers) -> Optional[str]:
     )
 
 
-def check_flow_slug_is_not_stdlib(answers: Answers) -> Optional[str]:
+def check_flow_slug_is_not_stdlib(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if slug not in sys.stdlib_module_names:
         return None
@@ -86,7 +86,7 @@ def check_flow_slug_is_not_stdlib(answers: Answers) -> Optional[str]:
     )
 
 
-def check_flow_slug_is_not_dependency(answers: Answers) -> Optional[str]:
+def check_flow_slug_is_not_dependency(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if slug not in DEPENDENCY_MODULES:
         return None
@@ -98,7 +98,7 @@ def check_flow_slug_is_not_dependency(answers: Answers) -> Optional[str]:
 
 
 def check_required(field: str) -> Rule:
-    def rule(answers: Answers) -> Optional[str]:
+    def rule(answers: Answers) -> str | None:
         if text(answers, field).strip():
             return None
         return error(field, "is empty", f"give {field} a value")
@@ -108,7 +108,7 @@ def check_required(field: str) -> Rule:
 
 
 def check_pattern(field: str, pattern: re.Pattern, expected: str, example: str) -> Rule:
-    def rule(answers: Answers) -> Optional[str]:
+    def rule(answers: Answers) -> str | None:
         value = text(answers, field)
         if pattern.fullmatch(value):
             return None
@@ -119,7 +119,7 @@ def check_pattern(field: str, pattern: re.Pattern, expected: str, example: str) 
 
 
 def check_choice(field: str, choices: tuple[str, ...]) -> Rule:
-    def rule(answers: Answers) -> Optional[str]:
+    def rule(answers: Answers) -> str | None:
         value = text(answers, field)
         if value in choices:
             return None
@@ -129,7 +129,7 @@ def check_choice(field: str, choices: tuple[str, ...]) -> Rule:
     return rule
 
 
-def check_schedule(answers: Answers) -> Optional[str]:
+def check_schedule(answers: Answers) -> str | None:
     schedule = text(answers, "schedule").strip()
     fields = schedule.split()
     if not schedule or (len(fields) == 5 and all(CRON_FIELD.fullmatch(f) for f in fields)):
@@ -156,9 +156,7 @@ RULES: tuple[Rule, ...] = (
     check_pattern("sentry_organization", SENTRY_SLUG, "a Sentry slug", "my-org"),
     check_pattern("sentry_team", SENTRY_SLUG, "a Sentry slug", "data-platform"),
     check_pattern("aws_region", AWS_REGION, "an AWS region", "us-east-1"),
-    check_pattern(
-        "environment", ENVIRONMENT, "lowercase letters, digits and dashes", "production"
-    ),
+    check_pattern("environment", ENVIRONMENT, "lowercase letters, digits and dashes", "production"),
     check_pattern("slack_channel", SLACK_CHANNEL, "a Slack channel name", "'#data-alerts'"),
     check_schedule,
     check_choice("python_version", PYTHON_VERSIONS),
@@ -182,4 +180,4 @@ def main(answers: Answers) -> int:
 if __name__ == "__main__":
     # Cookiecutter renders the answers into this raw string; tojson escapes every
     # quote, so no answer can end the string early.
-    sys.exit(main(json.loads(r'''{{ cookiecutter | tojson }}''')))
+    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))

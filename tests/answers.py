@@ -22,7 +22,7 @@ COMBINATIONS = [
 ]
 
 # Free text that breaks naive quoting in every format the template writes.
-HOSTILE_TEXT = 'Ünïcødé "quoted" \'single\' \\back\\slash ${HOME} %{x} <b>&'
+HOSTILE_TEXT = "Ünïcødé \"quoted\" 'single' \\back\\slash ${HOME} %{x} <b>&"
 HOSTILE = {
     "project_name": HOSTILE_TEXT,
     "flow_name": HOSTILE_TEXT,

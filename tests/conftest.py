@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from pytest_cookies.plugin import Cookies, Result
@@ -18,7 +18,9 @@ Bake = Callable[..., Result]
 def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Cookiecutter reads and writes nothing in the home folder during tests."""
     config = tmp_path / "cookiecutter-config.yaml"
-    config.write_text(f"replay_dir: {tmp_path / 'replay'}\ncookiecutters_dir: {tmp_path / 'cookiecutters'}\n")
+    config.write_text(
+        f"replay_dir: {tmp_path / 'replay'}\ncookiecutters_dir: {tmp_path / 'cookiecutters'}\n"
+    )
     monkeypatch.setenv("COOKIECUTTER_CONFIG", str(config))
     yield
 
@@ -56,8 +58,14 @@ def project_files(project: Path) -> set[str]:
 
 def environment_without_venv() -> dict[str, str]:
     """This process's environment, minus what would tie a child to our virtualenv."""
-    env = {key: value for key, value in os.environ.items() if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}
+    }
     env["PATH"] = os.pathsep.join(
-        entry for entry in env.get("PATH", "").split(os.pathsep) if not entry.startswith(str(TEMPLATE_DIR / ".venv"))
+        entry
+        for entry in env.get("PATH", "").split(os.pathsep)
+        if not entry.startswith(str(TEMPLATE_DIR / ".venv"))
     )
     return env

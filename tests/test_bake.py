@@ -17,6 +17,7 @@ from tests.answers import COMBINATIONS, HOSTILE, HOSTILE_TEXT
 from tests.conftest import Bake, environment_without_venv, project_files
 
 PACKAGE = "src/daily_sales_report"
+TEMPLATE_VERSION = tomllib.loads(Path("pyproject.toml").read_text())["project"]["version"]
 ALWAYS = {
     ".cookiecutter.json",
     ".dockerignore",
@@ -54,8 +55,17 @@ TERRAFORM = {
 ECR = {"terraform/ecr.tf"}
 # What each choice adds to ALWAYS and TERRAFORM.
 BY_RUN_CONFIG = {"ecs": ECR, "docker": ECR, "kubernetes": set(), "local": set()}
-RUN_CONFIG_CLASS = {"ecs": "ECSRun", "kubernetes": "KubernetesRun", "docker": "DockerRun", "local": "LocalRun"}
-EXECUTOR_CLASS = {"local": "LocalExecutor", "local_dask": "LocalDaskExecutor", "dask_cluster": "DaskExecutor"}
+RUN_CONFIG_CLASS = {
+    "ecs": "ECSRun",
+    "kubernetes": "KubernetesRun",
+    "docker": "DockerRun",
+    "local": "LocalRun",
+}
+EXECUTOR_CLASS = {
+    "local": "LocalExecutor",
+    "local_dask": "LocalDaskExecutor",
+    "dask_cluster": "DaskExecutor",
+}
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")  # GitHub's ${{ }} is not Jinja
 
 
@@ -99,8 +109,25 @@ def test_the_answers_are_recorded_for_updates(bake: Bake) -> None:
     assert recorded["team"] == "Analytics"
     assert recorded["executor"] == "local_dask"
     assert recorded["sentry_team"] == "analytics"
-    assert recorded["__template_version"] == json.loads(Path("cookiecutter.json").read_text())["__template_version"]
-    assert not any(key.startswith("_output") or key == "__prompts__" for key in recorded)
+    assert recorded["_template_version"] == TEMPLATE_VERSION
+    assert not [
+        key for key in recorded if key.startswith("__") or key in {"_output_dir", "_repo_dir"}
+    ]
+
+
+def test_the_recorded_answers_bake_the_same_project_again(bake: Bake, tmp_path: Path) -> None:
+    """`.cookiecutter.json` is valid extra context: what `cruft link` is given."""
+    first = bake(team="Analytics", executor="local_dask", run_config="docker")
+    recorded = json.loads((first.project_path / ".cookiecutter.json").read_text())
+
+    second = bake(**recorded)
+
+    assert second.exception is None, second.exception
+    assert file_contents(second.project_path) == file_contents(first.project_path)
+
+
+def file_contents(project: Path) -> dict[str, bytes]:
+    return {relative: (project / relative).read_bytes() for relative in project_files(project)}
 
 
 def test_free_text_survives_every_format(bake: Bake) -> None:
@@ -109,7 +136,10 @@ def test_free_text_survives_every_format(bake: Bake) -> None:
 
     assert result.exception is None, result.exception
     assert python_constant(project / "src/hostile_flow/flow.py", "FLOW_NAME") == HOSTILE_TEXT
-    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["description"] == HOSTILE_TEXT
+    assert (
+        tomllib.loads((project / "pyproject.toml").read_text())["project"]["description"]
+        == HOSTILE_TEXT
+    )
     assert json.loads((project / ".cookiecutter.json").read_text())["description"] == HOSTILE_TEXT
     for workflow in (project / ".github/workflows").glob("*.yml"):
         yaml.safe_load(workflow.read_text())
@@ -135,7 +165,9 @@ def test_the_baked_project_passes_its_own_tests(bake: Bake, answers: dict) -> No
 
     env = environment_without_venv()
     env["UV_PYTHON"] = python_interpreter(result.context["python_version"])
-    completed = subprocess.run(["make", "test"], cwd=project, env=env, capture_output=True, text=True)
+    completed = subprocess.run(
+        ["make", "test"], cwd=project, env=env, capture_output=True, text=True
+    )
 
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     assert re.search(r"\b\d+ passed\b", completed.stdout), completed.stdout[-2000:]
@@ -150,7 +182,9 @@ def python_interpreter(version: str) -> str:
     """
     env = environment_without_venv()
     if shutil.which("pyenv"):
-        versions = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True).stdout
+        versions = subprocess.run(
+            ["pyenv", "versions", "--bare"], capture_output=True, text=True
+        ).stdout
         env["PYENV_VERSION"] = ":".join(versions.split())
     found = subprocess.run(
         ["uv", "python", "find", "--no-project", version], env=env, capture_output=True, text=True

@@ -33,11 +33,17 @@ REJECTED = [
     pytest.param({"flow_slug": "logging"}, "flow_slug", id="flow_slug-stdlib"),
     pytest.param({"flow_slug": "prefect"}, "flow_slug", id="flow_slug-dependency"),
     pytest.param({"flow_slug": "sentry_sdk"}, "flow_slug", id="flow_slug-dependency-sentry"),
-    pytest.param({"project_name": " ", "flow_slug": "sales"}, "project_name", id="project_name-empty"),
+    pytest.param(
+        {"project_name": " ", "flow_slug": "sales"}, "project_name", id="project_name-empty"
+    ),
     pytest.param({"flow_name": ""}, "flow_name", id="flow_name-empty"),
     pytest.param({"prefect_project": ""}, "prefect_project", id="prefect_project-empty"),
-    pytest.param({"sentry_organization": "My Org"}, "sentry_organization", id="sentry_organization"),
-    pytest.param({"sentry_organization": "12345"}, "sentry_organization", id="sentry_organization-digits"),
+    pytest.param(
+        {"sentry_organization": "My Org"}, "sentry_organization", id="sentry_organization"
+    ),
+    pytest.param(
+        {"sentry_organization": "12345"}, "sentry_organization", id="sentry_organization-digits"
+    ),
     pytest.param({"sentry_team": "Data_Platform!"}, "sentry_team", id="sentry_team"),
     pytest.param({"aws_region": "Europe"}, "aws_region", id="aws_region"),
     pytest.param({"environment": "Prod Env"}, "environment", id="environment"),
@@ -111,7 +117,16 @@ def test_the_cli_prints_the_error_and_exits_1(tmp_path: Path, slug: str) -> None
     output = tmp_path / "output"
     output.mkdir()
     completed = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output), str(TEMPLATE_DIR), f"flow_slug={slug}"],
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "-o",
+            str(output),
+            str(TEMPLATE_DIR),
+            f"flow_slug={slug}",
+        ],
         capture_output=True,
         text=True,
     )
@@ -122,8 +137,10 @@ def test_the_cli_prints_the_error_and_exits_1(tmp_path: Path, slug: str) -> None
 
 
 def test_the_hook_script_exits_1_with_one_line_per_problem(tmp_path: Path) -> None:
-    rendered = (TEMPLATE_DIR / "hooks" / "pre_gen_project.py").read_text().replace(
-        "{{ cookiecutter | tojson }}", '{"flow_slug": "class", "aws_region": "moon"}'
+    rendered = (
+        (TEMPLATE_DIR / "hooks" / "pre_gen_project.py")
+        .read_text()
+        .replace("{{ cookiecutter | tojson }}", '{"flow_slug": "class", "aws_region": "moon"}')
     )
     script = tmp_path / "pre_gen_project.py"
     script.write_text(rendered)

@@ -1,0 +1,145 @@
+"""Baked repositories take template updates: cruft end to end, and stable re-bakes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import cruft
+import pytest
+import yaml
+from cookiecutter.main import cookiecutter
+
+from tests.answers import COMBINATIONS
+from tests.conftest import TEMPLATE_DIR, project_files
+
+TEAM_EDIT = "\n# The team's own note, which a template update must keep.\n"
+TEMPLATE_EDIT = "\n# A change made in the template, which the update must bring.\n"
+NOT_TEMPLATE = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
+
+
+def git(directory: Path, *args: str) -> str:
+    completed = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid", *args],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return completed.stdout
+
+
+def commit_all(directory: Path, message: str) -> None:
+    git(directory, "add", "-A")
+    git(directory, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    """A git repository holding a copy of the template as it is on disk now."""
+    repo = tmp_path / "template"
+    shutil.copytree(TEMPLATE_DIR, repo, ignore=NOT_TEMPLATE)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "Template as it is")
+    return repo
+
+
+def test_cruft_update_brings_template_changes_and_keeps_team_edits(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "projects"
+    project = Path(
+        cruft.create(
+            str(template_repo),
+            output_dir=output,
+            no_input=True,
+            extra_context={"team": "Analytics"},
+        )
+    )
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "Baked with cruft")
+    flow_module = project / "src/daily_sales_report/flow.py"
+    flow_module.write_text(flow_module.read_text() + TEAM_EDIT)
+    commit_all(project, "The team's work")
+
+    owned = (
+        template_repo / "{{cookiecutter.flow_slug}}/src/{{cookiecutter.__package}}/monitoring.py"
+    )
+    owned.write_text(owned.read_text() + TEMPLATE_EDIT)
+    commit_all(template_repo, "A template-owned file changes")
+    assert not cruft.check(project)
+
+    assert cruft.update(project, skip_apply_ask=True)
+
+    assert (project / "src/daily_sales_report/monitoring.py").read_text().endswith(TEMPLATE_EDIT)
+    assert flow_module.read_text().endswith(TEAM_EDIT)
+    assert not list(project.rglob("*.rej"))
+    assert cruft.check(project)
+
+
+def test_a_project_baked_with_cookiecutter_links_with_its_recorded_answers(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    """The README's `cruft link --extra-context "$(cat .cookiecutter.json)"` path."""
+    answers = {"team": "Analytics", "executor": "dask_cluster", "schedule": ""}
+    project = Path(
+        cookiecutter(
+            str(template_repo), no_input=True, extra_context=answers, output_dir=str(tmp_path)
+        )
+    )
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "Baked with cookiecutter")
+    recorded = json.loads((project / ".cookiecutter.json").read_text())
+
+    assert cruft.link(
+        str(template_repo), project_dir=project, no_input=True, extra_context=recorded
+    )
+
+    assert cruft.check(project)
+    linked = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    assert {key: linked[key] for key in answers} == answers
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS)
+def test_baking_over_a_project_with_the_same_answers_changes_nothing(
+    answers: dict, tmp_path: Path
+) -> None:
+    def bake() -> Path:
+        return Path(
+            cookiecutter(
+                str(TEMPLATE_DIR),
+                no_input=True,
+                extra_context=answers,
+                output_dir=str(tmp_path),
+                overwrite_if_exists=True,
+            )
+        )
+
+    project = bake()
+    before = {relative: (project / relative).read_bytes() for relative in project_files(project)}
+    bake()
+
+    assert {
+        relative: (project / relative).read_bytes() for relative in project_files(project)
+    } == before
+
+
+def test_the_linters_and_updaters_are_configured_validly(bake) -> None:
+    project = bake().project_path
+
+    subprocess.run(
+        ["pre-commit", "validate-config", ".pre-commit-config.yaml"], cwd=project, check=True
+    )
+    subprocess.run(
+        ["check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"],
+        cwd=project,
+        check=True,
+    )
+    dependabot = yaml.safe_load((project / ".github/dependabot.yml").read_text())
+    [python] = [update for update in dependabot["updates"] if update["package-ecosystem"] == "uv"]
+    held_back = {rule["dependency-name"]: rule["versions"] for rule in python["ignore"]}
+    assert held_back["prefect"] == [">=2"]
