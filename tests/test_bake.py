@@ -22,8 +22,11 @@ ALWAYS = {
     ".cookiecutter.json",
     ".dockerignore",
     ".gitignore",
+    ".pre-commit-config.yaml",
+    ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".github/workflows/deploy.yml",
+    ".github/workflows/template-update.yml",
     "DEPLOY.md",
     "Dockerfile",
     "Makefile",
@@ -46,15 +49,21 @@ ALWAYS = {
 TERRAFORM = {
     "terraform/alerts.tf",
     "terraform/iam.tf",
+    "terraform/main.tf",
     "terraform/outputs.tf",
     "terraform/sentry.tf",
     "terraform/ssm.tf",
     "terraform/variables.tf",
     "terraform/versions.tf",
 }
-ECR = {"terraform/ecr.tf"}
+IMAGE_PUSH = {"terraform/ecr.tf", "terraform/deploy_role.tf"}
 # What each choice adds to ALWAYS and TERRAFORM.
-BY_RUN_CONFIG = {"ecs": ECR, "docker": ECR, "kubernetes": set(), "local": set()}
+BY_RUN_CONFIG = {
+    "ecs": IMAGE_PUSH | {"terraform/task_role.tf"},
+    "docker": IMAGE_PUSH,
+    "kubernetes": set(),
+    "local": set(),
+}
 RUN_CONFIG_CLASS = {
     "ecs": "ECSRun",
     "kubernetes": "KubernetesRun",

@@ -75,7 +75,7 @@ def test_cruft_update_brings_template_changes_and_keeps_team_edits(
 
     assert cruft.update(project, skip_apply_ask=True)
 
-    assert (project / "src/daily_sales_report/monitoring.py").read_text().endswith(TEMPLATE_EDIT)
+    assert (project / "Makefile").read_text().endswith(TEMPLATE_EDIT)
     assert flow_module.read_text().endswith(TEAM_EDIT)
     assert not list(project.rglob("*.rej"))
     assert cruft.check(project)

@@ -1,0 +1,592 @@
+"""The deploy artefacts of a baked project: Dockerfile, Terraform, GitHub Actions.
+
+Every bake is checked by the real tools: hadolint, dockerfile-parse, python-hcl2,
+`terraform fmt`, check-jsonschema's GitHub workflow schema and checkov. Nothing here
+reaches the network at test time: checkov runs from uv's cache (installed from the registry on
+first use), Terraform only formats.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from dockerfile_parse import DockerfileParser
+
+from tests.deploy_tools import (
+    CHECKOV_FRAMEWORKS,
+    bake,
+    blocks,
+    checkov,
+    docker_label,
+    github_literal,
+    hcl_literal,
+    load_terraform,
+    locals_of,
+    run,
+    tool,
+    venv_tool,
+)
+
+RUN_CONFIGS = ("ecs", "kubernetes", "docker", "local")
+PYTHON_VERSIONS = ("3.10", "3.9")
+WITH_IMAGE_REPOSITORY = {"ecs", "docker"}  # the run configs whose image goes to ECR
+
+# Free text that breaks naive quoting in a Dockerfile, HCL or YAML. The pre_gen hook
+# checks slugs, so those are given. `{{ '${{' }}` renders to a GitHub expression opener.
+HOSTILE_TEXT = "Ünïcødé \"quoted\" 'single' \\back ${HOME} %{x}"
+HOSTILE_PREFECT_PROJECT = HOSTILE_TEXT + " ${{ github.token }}"
+HOSTILE = {
+    "project_name": HOSTILE_TEXT,
+    "flow_name": HOSTILE_TEXT,
+    "description": HOSTILE_TEXT + " description",
+    "team": HOSTILE_TEXT + " team",
+    "prefect_project": HOSTILE_TEXT + " {{ '${{' }} github.token }}",
+    "flow_slug": "hostile_flow",
+    "sentry_team": "data-platform",
+}
+
+BAKES = {
+    **{
+        f"{run_config}-py{python}": {"run_config": run_config, "python_version": python}
+        for run_config in RUN_CONFIGS
+        for python in PYTHON_VERSIONS
+    },
+    "hostile-ecs-py3.10": HOSTILE,
+}
+ALL_BAKES = list(BAKES)
+# checkov takes seconds to start: one run covers one bake of each run config.
+CHECKOV_BAKES = ["hostile-ecs-py3.10", "kubernetes-py3.9", "docker-py3.10", "local-py3.9"]
+
+TERRAFORM_ALWAYS = {
+    "alerts.tf",
+    "iam.tf",
+    "main.tf",
+    "outputs.tf",
+    "sentry.tf",
+    "ssm.tf",
+    "variables.tf",
+    "versions.tf",
+}
+TERRAFORM_BY_RUN_CONFIG = {
+    "ecs": {"ecr.tf", "deploy_role.tf", "task_role.tf"},
+    "docker": {"ecr.tf", "deploy_role.tf"},
+    "kubernetes": set(),
+    "local": set(),
+}
+ACTION_PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
+
+
+@pytest.fixture(scope="session")
+def baked(tmp_path_factory: pytest.TempPathFactory):
+    """Bake each answer set once per session; `baked(id)` gives its project folder."""
+    bakes_root = tmp_path_factory.mktemp("deploy-bakes")
+    projects: dict[str, Path] = {}
+
+    def get(bake_id: str) -> Path:
+        if bake_id not in projects:
+            projects[bake_id] = bake(BAKES[bake_id], bakes_root / bake_id)
+        return projects[bake_id]
+
+    return get
+
+
+def answers_of(bake_id: str) -> dict[str, str]:
+    answers = {"run_config": "ecs", "python_version": "3.10", **BAKES[bake_id]}
+    if bake_id.startswith("hostile"):
+        answers["prefect_project"] = HOSTILE_PREFECT_PROJECT
+    return answers
+
+
+def workflow(project: Path, name: str) -> dict:
+    return yaml.safe_load((project / ".github" / "workflows" / name).read_text(encoding="utf-8"))
+
+
+def steps_of(document: dict) -> list[dict]:
+    return [step for job in document["jobs"].values() for step in job["steps"]]
+
+
+def run_lines(document: dict) -> str:
+    return "\n".join(step.get("run", "") for step in steps_of(document))
+
+
+# Dockerfile
+
+
+@pytest.mark.parametrize("bake_id", ALL_BAKES)
+def test_hadolint_passes_the_dockerfile(baked, bake_id: str) -> None:
+    dockerfile = baked(bake_id) / "Dockerfile"
+
+    result = run(venv_tool("hadolint"), "--no-color", str(dockerfile))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("bake_id", ALL_BAKES)
+def test_the_image_carries_the_monitoring_settings_and_no_secret(baked, bake_id: str) -> None:
+    project = baked(bake_id)
+    answers = answers_of(bake_id)
+    parser = DockerfileParser(path=str(project / "Dockerfile"))
+    locals_ = locals_of(load_terraform(project / "terraform"))
+
+    assert parser.baseimage == f"prefecthq/prefect:1.4.1-python{answers['python_version']}"
+    env = parser.envs
+    assert env["SENTRY_ENVIRONMENT"] == hcl_literal(locals_["environment"])
+    assert env["SENTRY_REGION"] == hcl_literal(locals_["aws_region"])
+    assert env["SENTRY_DSN_SSM_PARAMETER_NAME"] == hcl_literal(locals_["sentry_dsn_parameter"])
+    assert "SENTRY_DSN" not in env
+    assert not re.search(r"https?://[^\s\"]+@", parser.content), "a DSN-like URL in the Dockerfile"
+    instructions = [(item["instruction"], item["value"]) for item in parser.structure]
+    assert ("ARG", 'SENTRY_RELEASE=""') in instructions
+    assert 'SENTRY_RELEASE="${SENTRY_RELEASE}"' in parser.content
+    user = [value for instruction, value in instructions if instruction == "USER"][-1]
+    assert re.fullmatch(r"[1-9][0-9]*(:[0-9]+)?", user), (
+        f"USER {user} is not a numeric non-root user"
+    )
+
+
+@pytest.mark.parametrize("bake_id", ALL_BAKES)
+def test_the_build_context_is_only_what_the_image_installs(baked, bake_id: str) -> None:
+    project = baked(bake_id)
+    copied = [
+        item["value"].split()[0]
+        for item in DockerfileParser(path=str(project / "Dockerfile")).structure
+        if item["instruction"] == "COPY"
+    ]
+    lines = (project / ".dockerignore").read_text().splitlines()
+    patterns = [line for line in lines if line and not line.startswith("#")]
+
+    assert patterns[:4] == ["*", "!pyproject.toml", "!README.md", "!src/"]
+    assert sorted(copied) == ["README.md", "pyproject.toml", "src/"]
+    assert all((project / path).exists() for path in copied)
+
+
+def test_free_text_labels_round_trip_through_docker(baked) -> None:
+    labels = DockerfileParser(path=str(baked("hostile-ecs-py3.10") / "Dockerfile")).labels
+
+    assert docker_label(labels["org.opencontainers.image.title"]) == HOSTILE["project_name"]
+    assert docker_label(labels["org.opencontainers.image.description"]) == HOSTILE["description"]
+    assert docker_label(labels["org.opencontainers.image.vendor"]) == HOSTILE["team"]
+
+
+# Terraform
+
+
+@pytest.mark.parametrize("bake_id", ALL_BAKES)
+def test_terraform_parses_and_has_the_files_of_its_run_config(baked, bake_id: str) -> None:
+    folder = baked(bake_id) / "terraform"
+
+    terraform = load_terraform(folder)
+
+    assert (
+        set(terraform)
+        == TERRAFORM_ALWAYS | TERRAFORM_BY_RUN_CONFIG[answers_of(bake_id)["run_config"]]
+    )
+
+
+@pytest.mark.parametrize("bake_id", ALL_BAKES)
+def test_terraform_fmt_passes(baked, bake_id: str) -> None:
+    result = run(
+        tool("terraform"),
+        "fmt",
+        "-check",
+        "-recursive",
+        "-no-color",
+        cwd=baked(bake_id) / "terraform",
+    )
+
+    assert result.returncode == 0, f"not formatted: {result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("run_config", RUN_CONFIGS)
+def test_every_reference_names_something_declared(baked, run_config: str) -> None:
+    # `terraform validate` needs the providers, which cannot be downloaded here.
+    folder = baked(f"{run_config}-py3.10") / "terraform"
+    terraform = load_terraform(folder)
+    code = "\n".join(
+        line
+        for path in sorted(folder.glob("*.tf"))
+        for line in path.read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    )
+    declared = {
+        "var": {name for (name,) in blocks(terraform, "variable")},
+        "local": set(locals_of(terraform)),
+        "data": {".".join(labels) for labels in blocks(terraform, "data")},
+        "resource": {".".join(labels) for labels in blocks(terraform, "resource")},
+    }
+
+    for kind in ("var", "local"):
+        for name in re.findall(rf"\b{kind}\.(\w+)", code):
+            assert name in declared[kind], f"{kind}.{name} is not declared"
+    for name in re.findall(r"\bdata\.(\w+\.\w+)", code):
+        assert name in declared["data"], f"data.{name} is not declared"
+    for name in re.findall(r"(?<![.\w])((?:aws|sentry)_\w+\.\w+)\.", code):
+        assert name in declared["resource"], f"{name} is not declared"
+
+
+@pytest.mark.parametrize("run_config", RUN_CONFIGS)
+def test_providers_and_terraform_are_pinned(baked, run_config: str) -> None:
+    versions = load_terraform(baked(f"{run_config}-py3.10") / "terraform")["versions.tf"][
+        "terraform"
+    ][0]
+
+    assert re.fullmatch(r'">= 1\.\d+\.\d+, < 2\.0\.0"', versions["required_version"])
+    providers = versions["required_providers"][0]
+    assert providers["sentry"] == {"source": '"jianyuan/sentry"', "version": '"~> 0.15.0"'}
+    assert providers["aws"]["source"] == '"hashicorp/aws"'
+    assert re.fullmatch(r'"~> \d+\.\d+"', providers["aws"]["version"])
+
+
+@pytest.mark.parametrize("run_config", RUN_CONFIGS)
+def test_every_variable_is_described_and_validated(baked, run_config: str) -> None:
+    variables = blocks(load_terraform(baked(f"{run_config}-py3.10") / "terraform"), "variable")
+
+    assert variables
+    for (name,), body in variables.items():
+        assert body.get("description"), f"variable {name} has no description"
+        assert body.get("validation"), f"variable {name} has no validation"
+
+
+def test_the_sentry_provider_is_authenticated_from_ssm(baked) -> None:
+    terraform = load_terraform(baked("ecs-py3.10") / "terraform")
+
+    provider = terraform["versions.tf"]["provider"]
+    sentry = next(entry['"sentry"'] for entry in provider if '"sentry"' in entry)
+    assert sentry["token"] == "${data.aws_ssm_parameter.sentry_token.value}"
+    assert ("aws_ssm_parameter", "sentry_token") in blocks(terraform, "data")
+
+
+def test_sentry_resources_use_the_current_provider_schema(baked) -> None:
+    terraform = load_terraform(baked("ecs-py3.10") / "terraform")
+    resources = blocks(terraform, "resource")
+    data = blocks(terraform, "data")
+
+    project = resources[("sentry_project", "flow")]
+    assert project["teams"] == ["${var.sentry_team}"] and "team" not in project
+    assert not {kind for kind, _ in resources} & {
+        "sentry_plugin",
+        "sentry_issue_alert",
+        "sentry_rule",
+    }
+    key = data[("sentry_key", "flow")]
+    assert key["first"] is True
+    dsn = resources[("aws_ssm_parameter", "sentry_dsn")]
+    assert dsn["value"] == '${data.sentry_key.flow.dsn["public"]}'
+    assert dsn["type"] == '"SecureString"'
+    assert dsn["key_id"] == "${aws_kms_key.sentry_dsn.arn}"
+    assert resources[("aws_kms_key", "sentry_dsn")]["enable_key_rotation"] is True
+
+
+def test_the_slack_alert_watches_the_project_and_shows_where_errors_come_from(baked) -> None:
+    terraform = load_terraform(baked("ecs-py3.10") / "terraform")
+    data = blocks(terraform, "data")
+    alert = blocks(terraform, "resource")[("sentry_alert", "slack")]
+
+    assert data[("sentry_organization_integration", "slack")]["provider_key"] == '"slack"'
+    assert ("sentry_project_error_monitor", "flow") in data
+    assert alert["monitor_ids"] == ["${data.sentry_project_error_monitor.flow.id}"]
+    assert alert["environment"] == "${local.environment}"
+    triggers = {key for condition in alert["trigger_conditions"] for key in condition}
+    assert triggers == {"first_seen_event", "regression_event", "reappeared_event"}
+    (action_filter,) = alert["action_filters"]
+    (action,) = action_filter["actions"]
+    slack = action["slack"]
+    assert slack["integration_id"] == "${data.sentry_organization_integration.slack.id}"
+    assert slack["channel_name"] == "${var.slack_channel}"
+    assert set(hcl_literal(slack["tags"]).split(",")) == {"region", "environment", "release"}
+
+
+def test_the_slack_channel_defaults_to_the_answer(baked) -> None:
+    variables = blocks(load_terraform(baked("ecs-py3.10") / "terraform"), "variable")
+
+    assert hcl_literal(variables[("slack_channel",)]["default"]) == "#data-platform-alerts"
+
+
+def test_the_flow_may_read_exactly_its_parameter_and_key(baked) -> None:
+    terraform = load_terraform(baked("ecs-py3.10") / "terraform")
+    policy = blocks(terraform, "data")[("aws_iam_policy_document", "flow")]
+
+    grants = {
+        (tuple(statement["actions"]), tuple(statement["resources"]))
+        for statement in policy["statement"]
+    }
+    assert grants == {
+        (('"ssm:GetParameter"',), ("${aws_ssm_parameter.sentry_dsn.arn}",)),
+        (('"kms:Decrypt"',), ("${aws_kms_key.sentry_dsn.arn}",)),
+    }
+    task_role = blocks(terraform, "resource")[("aws_iam_role_policy_attachment", "task_flow")]
+    assert task_role["policy_arn"] == "${aws_iam_policy.flow.arn}"
+
+
+@pytest.mark.parametrize("run_config", RUN_CONFIGS)
+def test_the_image_repository_exists_only_where_an_image_is_pulled_from_ecr(
+    baked, run_config: str
+) -> None:
+    terraform = load_terraform(baked(f"{run_config}-py3.10") / "terraform")
+    resources = blocks(terraform, "resource")
+    outputs = {name for (name,) in blocks(terraform, "output")}
+
+    expected_outputs = {
+        "sentry_dsn_parameter_name",
+        "sentry_dsn_kms_key_arn",
+        "flow_policy_arn",
+        "sentry_project_slug",
+    }
+    if run_config in WITH_IMAGE_REPOSITORY:
+        repository = resources[("aws_ecr_repository", "flow")]
+        assert repository["image_tag_mutability"] == '"IMMUTABLE"'
+        assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
+        assert repository["encryption_configuration"][0]["encryption_type"] in {'"KMS"', '"AES256"'}
+        expected_outputs |= {"image_repository_url", "image_pull_policy_arn", "deploy_role_arn"}
+    else:
+        assert not any(kind.startswith("aws_ecr") for kind, _ in resources)
+    if run_config == "ecs":
+        expected_outputs.add("task_role_arn")
+    assert outputs == expected_outputs
+
+
+def test_only_main_of_one_repository_may_assume_the_deploy_role(baked) -> None:
+    trust = blocks(load_terraform(baked("docker-py3.10") / "terraform"), "data")[
+        ("aws_iam_policy_document", "deploy_trust")
+    ]
+
+    conditions = {
+        condition["variable"]: condition["values"]
+        for condition in trust["statement"][0]["condition"]
+    }
+    assert conditions['"token.actions.githubusercontent.com:sub"'] == [
+        '"repo:${var.github_repository}:ref:refs/heads/main"'
+    ]
+    assert conditions['"token.actions.githubusercontent.com:aud"'] == ['"sts.amazonaws.com"']
+
+
+def test_free_text_round_trips_through_hcl(baked) -> None:
+    terraform = load_terraform(baked("hostile-ecs-py3.10") / "terraform")
+    resources = blocks(terraform, "resource")
+
+    assert hcl_literal(resources[("sentry_project", "flow")]["name"]) == HOSTILE["project_name"]
+    assert (
+        hcl_literal(resources[("sentry_alert", "slack")]["name"])
+        == HOSTILE["project_name"] + " errors to Slack"
+    )
+
+
+# GitHub Actions
+
+
+@pytest.fixture(scope="session")
+def schema_errors(baked) -> dict[str, list[str]]:
+    """check-jsonschema's GitHub workflow schema over every bake's workflows, in one run."""
+    workflows = [
+        path
+        for bake_id in ALL_BAKES
+        for path in (baked(bake_id) / ".github" / "workflows").glob("*.yml")
+    ]
+    result = run(
+        venv_tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.github-workflows",
+        "--output-format",
+        "json",
+        *map(str, workflows),
+    )
+    report = json.loads(result.stdout)
+    errors: dict[str, list[str]] = {}
+    for error in report["errors"] + report.get("parse_errors", []):
+        errors.setdefault(error["filename"], []).append(
+            f"{error.get('path', '')}: {error['message']}"
+        )
+    assert (result.returncode == 0) == (report["status"] == "ok") == (not errors), (
+        result.stdout + result.stderr
+    )
+    return errors
+
+
+@pytest.mark.parametrize("bake_id", ALL_BAKES)
+def test_workflows_match_the_github_schema(
+    baked, schema_errors: dict[str, list[str]], bake_id: str
+) -> None:
+    workflows = sorted((baked(bake_id) / ".github" / "workflows").glob("*.yml"))
+
+    assert {"ci.yml", "deploy.yml"} <= {path.name for path in workflows}
+    for path in workflows:
+        assert not schema_errors.get(str(path)), "\n".join(schema_errors[str(path)])
+
+
+@pytest.mark.parametrize("bake_id", ALL_BAKES)
+def test_actions_are_pinned_to_commits(baked, bake_id: str) -> None:
+    for path in sorted((baked(bake_id) / ".github" / "workflows").glob("*.yml")):
+        for line in path.read_text().splitlines():
+            if re.match(r"^\s*(-\s+)?uses:", line):
+                assert ACTION_PIN.match(line), (
+                    f"{path.name}: not pinned to a commit with its version: {line.strip()}"
+                )
+
+
+@pytest.mark.parametrize("bake_id", ALL_BAKES)
+def test_workflows_use_the_python_of_the_image(baked, bake_id: str) -> None:
+    project = baked(bake_id)
+
+    for name in ("ci.yml", "deploy.yml"):
+        assert workflow(project, name)["env"]["UV_PYTHON"] == answers_of(bake_id)["python_version"]
+
+
+def test_ci_runs_every_check_without_publishing(baked) -> None:
+    ci = workflow(baked("ecs-py3.10"), "ci.yml")
+    commands = run_lines(ci)
+
+    assert set(ci[True]) == {"pull_request", "push"}  # PyYAML reads the key `on` as True
+    assert ci["permissions"] == {"contents": "read"}
+    assert ci["concurrency"]["cancel-in-progress"] is True
+    for command in (
+        "make lint",
+        "make test",
+        "make build",
+        "terraform fmt -check -recursive",
+        "terraform init -backend=false",
+        "terraform validate",
+        "hadolint Dockerfile",
+        "docker build",
+    ):
+        assert command in commands, command
+    assert "docker push" not in commands
+    assert "astral-sh/setup-uv" in {step.get("uses", "").split("@")[0] for step in steps_of(ci)}
+
+
+@pytest.mark.parametrize("run_config", RUN_CONFIGS)
+def test_deploy_ships_the_commit_it_tests(baked, run_config: str) -> None:
+    project = baked(f"{run_config}-py3.10")
+    deploy = workflow(project, "deploy.yml")
+    text = (project / ".github" / "workflows" / "deploy.yml").read_text()
+    steps = steps_of(deploy)
+    actions = {step["uses"].split("@")[0]: step for step in steps if "uses" in step}
+    commands = run_lines(deploy)
+
+    assert deploy[True] == {"push": {"branches": ["main"]}}
+    assert deploy["permissions"] == {}
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+    assert "make test" in commands
+    assert 'prefect register --project "$PREFECT_PROJECT" --module "${PACKAGE}.flow"' in commands
+    register = next(step for step in steps if "prefect register" in step.get("run", ""))
+    assert register["env"]["PREFECT__CLOUD__API_KEY"] == "${{ secrets.PREFECT_API_KEY }}"
+    release = actions["getsentry/action-release"]
+    assert release["with"]["release"] == "${{ github.sha }}"
+    assert release["with"]["environment"] == "${{ env.SENTRY_ENVIRONMENT }}"
+    assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    job_permissions = deploy["jobs"]["deploy"]["permissions"]
+
+    if run_config == "local":
+        assert "docker" not in commands and "FLOW_IMAGE" not in register["env"]
+        assert job_permissions == {"contents": "read"}
+        return
+    assert 'docker build --build-arg SENTRY_RELEASE="$GITHUB_SHA" --tag "$image" .' in commands
+    assert 'docker push "$image"' in commands
+    assert register["env"]["FLOW_IMAGE"] == "${{ steps.image.outputs.image }}"
+    if run_config in WITH_IMAGE_REPOSITORY:
+        assert job_permissions == {"contents": "read", "id-token": "write"}
+        credentials = actions["aws-actions/configure-aws-credentials"]["with"]
+        assert credentials == {
+            "role-to-assume": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
+            "aws-region": "${{ env.AWS_REGION }}",
+        }
+        assert "aws-actions/amazon-ecr-login" in actions
+        assert 'image="${REGISTRY}/${ECR_REPOSITORY}:${GITHUB_SHA}"' in commands
+    else:
+        assert job_permissions == {"contents": "read", "packages": "write"}
+        assert not any(name.startswith("aws-actions/") for name in actions)
+        assert 'image="ghcr.io/${GITHUB_REPOSITORY,,}:${GITHUB_SHA}"' in commands
+    if run_config == "ecs":
+        assert register["env"]["FLOW_TASK_ROLE_ARN"] == "${{ vars.FLOW_TASK_ROLE_ARN }}"
+    else:
+        assert "FLOW_TASK_ROLE_ARN" not in register["env"]
+
+
+@pytest.mark.parametrize("run_config", RUN_CONFIGS)
+def test_deploy_names_what_terraform_creates(baked, run_config: str) -> None:
+    project = baked(f"{run_config}-py3.10")
+    env = workflow(project, "deploy.yml")["env"]
+    terraform = load_terraform(project / "terraform")
+    locals_ = locals_of(terraform)
+
+    assert env["SENTRY_ORG"] == hcl_literal(locals_["sentry_organization"])
+    assert env["SENTRY_PROJECT"] == hcl_literal(locals_["sentry_project"])
+    assert env["SENTRY_ENVIRONMENT"] == hcl_literal(locals_["environment"])
+    if run_config in WITH_IMAGE_REPOSITORY:
+        repository = blocks(terraform, "resource")[("aws_ecr_repository", "flow")]
+        assert repository["name"] == "${local.sentry_project}"
+        assert env["ECR_REPOSITORY"] == hcl_literal(locals_["sentry_project"])
+        assert env["AWS_REGION"] == hcl_literal(locals_["aws_region"])
+
+
+@pytest.mark.parametrize("run_config", RUN_CONFIGS)
+def test_deploy_md_lists_every_secret_and_variable_the_deploy_reads(baked, run_config: str) -> None:
+    project = baked(f"{run_config}-py3.10")
+    deploy = (project / ".github" / "workflows" / "deploy.yml").read_text()
+    guide = (project / "DEPLOY.md").read_text()
+
+    settings = set(re.findall(r"\$\{\{ (?:secrets|vars)\.([A-Z_]+) \}\}", deploy))
+    assert {"PREFECT_API_KEY", "SENTRY_AUTH_TOKEN"} <= settings
+    for name in settings:
+        assert f"| `{name}` |" in guide, f"DEPLOY.md does not list {name}"
+    steps = re.findall(r"^## (\d+)\. ", guide, re.MULTILINE)
+    assert steps == [str(number) for number in range(1, len(steps) + 1)] and len(steps) >= 5
+
+
+def test_free_text_round_trips_through_the_workflow(baked) -> None:
+    env = workflow(baked("hostile-ecs-py3.10"), "deploy.yml")["env"]
+
+    assert github_literal(env["PREFECT_PROJECT"]) == HOSTILE_PREFECT_PROJECT
+
+
+# checkov, once for one bake of each run config
+
+
+@pytest.fixture(scope="session")
+def checkov_run(
+    baked, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[int, list[dict], str, dict[str, Path]]:
+    root = tmp_path_factory.mktemp("checkov")
+    projects = {}
+    for bake_id in CHECKOV_BAKES:  # copies: checkov does not follow symlinks
+        projects[bake_id] = Path(shutil.copytree(baked(bake_id), root / bake_id))
+    code, reports, stderr = checkov(root)
+    return code, reports, stderr, projects
+
+
+def test_checkov_passes_every_run_config(checkov_run) -> None:
+    code, reports, stderr, _ = checkov_run
+    failures = [
+        f"{check['check_id']} {check['file_path']}: {check['check_name']}"
+        for report in reports
+        for check in report.get("results", {}).get("failed_checks", [])
+    ]
+
+    assert code == 0 and not failures, "\n".join(failures) or stderr[-3000:]
+
+
+@pytest.mark.parametrize("bake_id", CHECKOV_BAKES)
+def test_checkov_checked_every_framework_of_the_bake(checkov_run, bake_id: str) -> None:
+    _, reports, _, projects = checkov_run
+    folder = str(projects[bake_id]) + "/"
+
+    for framework in CHECKOV_FRAMEWORKS:
+        report = next(report for report in reports if report["check_type"] == framework)
+        passed = [
+            check
+            for check in report["results"]["passed_checks"]
+            if check["file_abs_path"].startswith(folder)
+        ]
+        assert passed, f"checkov ran no {framework} check on {bake_id}"
+        skipped = [
+            check
+            for check in report["results"]["skipped_checks"]
+            if check["file_abs_path"].startswith(folder)
+        ]
+        assert all(check["check_result"].get("suppress_comment") for check in skipped), (
+            "a skip without a reason"
+        )
