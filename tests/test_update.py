@@ -66,9 +66,7 @@ def test_cruft_update_brings_template_changes_and_keeps_team_edits(
     flow_module.write_text(flow_module.read_text() + TEAM_EDIT)
     commit_all(project, "The team's work")
 
-    owned = (
-        template_repo / "{{cookiecutter.flow_slug}}/src/{{cookiecutter.__package}}/monitoring.py"
-    )
+    owned = template_repo / "{{cookiecutter.flow_slug}}/Makefile"
     owned.write_text(owned.read_text() + TEMPLATE_EDIT)
     commit_all(template_repo, "A template-owned file changes")
     assert not cruft.check(project)
