@@ -437,23 +437,26 @@ def test_workflows_use_the_python_of_the_image(baked, bake_id: str) -> None:
 
 
 def test_ci_runs_every_check_without_publishing(baked) -> None:
-    ci = workflow(baked("ecs-py3.10"), "ci.yml")
+    project = baked("ecs-py3.10")
+    ci = workflow(project, "ci.yml")
     commands = run_lines(ci)
+    makefile = (project / "Makefile").read_text()
 
     assert set(ci[True]) == {"pull_request", "push"}  # PyYAML reads the key `on` as True
     assert ci["permissions"] == {"contents": "read"}
     assert ci["concurrency"]["cancel-in-progress"] is True
     for command in (
-        "make lint",
         "make test",
         "make build",
         "terraform fmt -check -recursive",
         "terraform init -backend=false",
         "terraform validate",
-        "hadolint Dockerfile",
         "docker build",
     ):
         assert command in commands, command
+    # `make test` lints first, and the lint runs hadolint.
+    assert re.search(r"^test: lint\b", makefile, re.MULTILINE)
+    assert "$(UV) run hadolint Dockerfile" in makefile
     assert "docker push" not in commands
     assert "astral-sh/setup-uv" in {step.get("uses", "").split("@")[0] for step in steps_of(ci)}
 
