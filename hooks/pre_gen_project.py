@@ -129,6 +129,18 @@ def check_choice(field: str, choices: tuple[str, ...]) -> Rule:
     return rule
 
 
+def check_boolean(field: str) -> Rule:
+    def rule(answers: Answers) -> str | None:
+        # Cookiecutter turns yes/no answers into booleans; a replayed file may hold anything.
+        value = answers.get(field, True)
+        if isinstance(value, bool):
+            return None
+        return error(field, f"{value!r} is not true or false", f"use {field}=true or {field}=false")
+
+    rule.__name__ = f"check_{field}_is_boolean"
+    return rule
+
+
 def check_schedule(answers: Answers) -> str | None:
     schedule = text(answers, "schedule").strip()
     fields = schedule.split()
@@ -159,6 +171,7 @@ RULES: tuple[Rule, ...] = (
     check_pattern("environment", ENVIRONMENT, "lowercase letters, digits and dashes", "production"),
     check_pattern("slack_channel", SLACK_CHANNEL, "a Slack channel name", "'#data-alerts'"),
     check_schedule,
+    check_boolean("sentry_crons"),
     check_choice("python_version", PYTHON_VERSIONS),
     check_choice("run_config", RUN_CONFIGS),
     check_choice("executor", EXECUTORS),

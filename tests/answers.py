@@ -16,8 +16,14 @@ COMBINATIONS = [
         id="docker-dask_cluster-py3.10",
     ),
     pytest.param(
-        {"run_config": "local", "executor": "local", "python_version": "3.9", "schedule": ""},
-        id="local-local-py3.9-unscheduled",
+        {
+            "run_config": "local",
+            "executor": "local",
+            "python_version": "3.9",
+            "schedule": "",
+            "sentry_crons": False,
+        },
+        id="local-local-py3.9-unscheduled-no-crons",
     ),
 ]
 

@@ -1,7 +1,10 @@
 """A Sentry ingestion endpoint on 127.0.0.1 that keeps what the real SDK sends.
 
 The template owns this file. The SDK posts envelopes over its real HTTP transport;
-this server decodes them so that tests can read the events as Sentry would.
+this server decodes them so that tests can read the events as Sentry would. It can
+also misbehave as a broken Sentry does: answer another status (429, 500), or accept
+the request and never answer (`hang=True`). With a fixed `reply` it also stands in for
+an AWS endpoint that answers every call with one error.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import Any, Dict, Iterator, List
 class SentryEndpoint:
     """Start with `start()`; `dsn` points the SDK here; `events()` are the errors received."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200, hang: bool = False, reply: bytes = b"{}") -> None:
         self._envelopes: List[List[Dict[str, Any]]] = []
         self.bodies: List[bytes] = []  # raw, decompressed: what left the process
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,23 +33,36 @@ class SentryEndpoint:
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 endpoint._keep(body)
-                self.send_response(200)
+                if hang:
+                    endpoint._stopped.wait()
+                    return
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(reply)
 
             def log_message(self, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
         self.dsn = f"http://public@127.0.0.1:{self._server.server_port}/1"
 
     def start(self) -> SentryEndpoint:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        serve = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        serve.start()
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def clear(self) -> None:
+        """Forget everything received so far."""
+        with self._lock:
+            self._envelopes.clear()
+            self.bodies.clear()
 
     def items(self, item_type: str) -> List[Dict[str, Any]]:
         with self._lock:
@@ -58,10 +75,17 @@ class SentryEndpoint:
 
     def events(self, expected: int = 0, timeout: float = 10.0) -> List[Dict[str, Any]]:
         """The error events received, waiting up to `timeout` for `expected` of them."""
+        return self._payloads("event", expected, timeout)
+
+    def check_ins(self, expected: int = 0, timeout: float = 10.0) -> List[Dict[str, Any]]:
+        """The Sentry Crons check-ins received, waiting as `events()` does."""
+        return self._payloads("check_in", expected, timeout)
+
+    def _payloads(self, item_type: str, expected: int, timeout: float) -> List[Dict[str, Any]]:
         deadline = time.monotonic() + timeout
-        while len(self.items("event")) < expected and time.monotonic() < deadline:
+        while len(self.items(item_type)) < expected and time.monotonic() < deadline:
             time.sleep(0.02)
-        return [item["payload"] for item in self.items("event")]
+        return [item["payload"] for item in self.items(item_type)]
 
     def _keep(self, body: bytes) -> None:
         with self._lock:

@@ -1,31 +1,33 @@
-"""Monitoring, end to end: real flow runs, the real Sentry SDK and transport, moto's SSM.
+"""What gets reported, once, with which context: real flow runs, the real SDK and transport.
 
-The template owns this file.
+The template owns this file. The other test_monitoring_*.py files cover executors,
+secrets, faults, delivery and Sentry Crons.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-import logging
-from typing import List
+from typing import Iterator
 
-import boto3
+import prefect
 import pytest
 import sentry_sdk
-from moto import mock_aws
 from prefect import Flow, Parameter, task
+from prefect.executors import LocalExecutor
 
-from {{ cookiecutter.__package }} import monitoring
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, init_base_flow
+from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, init_base_flow, startup
+from {{ cookiecutter.__package }}.monitoring.delivery import SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME
+from {{ cookiecutter.__package }}.monitoring.events import PREFECT_TENANT_SLUG_ENV_NAME
 
-from .conftest import DSN_PARAMETER, REGION
+from .conftest import REGION, monitoring_warnings, outcome
 from .sentry_endpoint import SentryEndpoint
 
 FOUR_VARIABLES = (
-    monitoring.SENTRY_DSN_SSM_PARAMETER_NAME,
-    monitoring.SENTRY_REGION_ENV_NAME,
-    monitoring.SENTRY_ENVIRONMENT_ENV_NAME,
-    monitoring.SENTRY_RELEASE_ENV_NAME,
+    startup.SENTRY_DSN_SSM_PARAMETER_NAME,
+    startup.SENTRY_REGION_ENV_NAME,
+    startup.SENTRY_ENVIRONMENT_ENV_NAME,
+    startup.SENTRY_RELEASE_ENV_NAME,
 )
 
 
@@ -44,12 +46,18 @@ def add_one(x: float) -> float:
     return x + 1
 
 
-def warnings_naming(caplog: pytest.LogCaptureFixture, text: str) -> List[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.levelno == logging.WARNING and text in r.getMessage()
-    ]
+@task
+def explode(name: str) -> None:
+    raise RuntimeError(f"{name} exploded")
+
+
+class UnavailableExecutor(LocalExecutor):
+    """An executor that cannot start, as a Dask cluster that cannot be reached."""
+
+    @contextlib.contextmanager
+    def start(self) -> Iterator[None]:
+        raise RuntimeError("the cluster is unavailable")
+        yield
 
 
 def failing_flow(flow_class: type = MonitoredFlow) -> Flow:
@@ -74,9 +82,8 @@ def test_each_missing_variable_warns_once_and_the_flow_still_succeeds(
     state = flow.run()
 
     assert state.is_successful()
-    assert len(warnings_naming(caplog, missing)) == 1
-    others = [name for name in FOUR_VARIABLES if name != missing]
-    assert all(not warnings_naming(caplog, name) for name in others)
+    assert len(monitoring_warnings(caplog, missing)) == 1
+    assert len(monitoring_warnings(caplog)) == 1
 
 
 def test_without_any_variable_monitoring_stays_off_and_the_flow_succeeds(
@@ -89,7 +96,7 @@ def test_without_any_variable_monitoring_stays_off_and_the_flow_succeeds(
 
     assert state.is_successful()
     assert not sentry_sdk.is_initialized()
-    assert all(len(warnings_naming(caplog, name)) == 1 for name in FOUR_VARIABLES)
+    assert all(len(monitoring_warnings(caplog, name)) == 1 for name in FOUR_VARIABLES)
 
 
 def test_a_failure_is_reported_once_with_the_flow_run_data(monitoring_env: SentryEndpoint) -> None:
@@ -99,47 +106,56 @@ def test_a_failure_is_reported_once_with_the_flow_run_data(monitoring_env: Sentr
     assert state.is_failed()
     [event] = monitoring_env.events(expected=1)
     assert event["exception"]["values"][-1]["type"] == "ZeroDivisionError"
-    assert event["environment"] == "test"
-    assert event["release"] == "0123abc"
+    assert (event["environment"], event["release"]) == ("test", "0123abc")
     tags = event["tags"]
     assert tags["region"] == REGION
     assert tags["flow_name"] == "Failing flow"
     assert tags["flow_run_name"] and tags["flow_run_id"]
-    assert tags["task_name"] == "invert"
+    assert (tags["task_name"], tags["task_slug"]) == ("invert", "invert-1")
+    assert tags["task_run_count"] == "1"
+    assert "map_index" not in tags  # not a mapped task
     assert "flow_run_version" not in tags  # absent from local runs
+    assert "flow_run_url" not in tags  # no backend, no Prefect UI
     assert event["contexts"]["flow_parameters"] == {"api_token": "[Filtered]", "day": "2024-01-31"}
-    assert b"not-for-sentry" not in b"".join(monitoring_env.bodies)
 
 
-def test_the_seed_usage_reports_a_failure_once(monitoring_env: SentryEndpoint) -> None:
-    """A plain Flow with init_base_flow upstream, exactly as the original design used it."""
-    with Flow("Divide by zero") as flow:
-        divide_by_zero(upstream_tasks=[init_base_flow])
-
-    state = flow.run()
-    sentry_sdk.flush()
-
-    assert state.is_failed()
-    [event] = monitoring_env.events(expected=1)
-    assert event["exception"]["values"][-1]["type"] == "ZeroDivisionError"
-    assert (event["environment"], event["release"]) == ("test", "0123abc")
-    assert event["tags"]["region"] == REGION
-    assert event["tags"]["flow_name"] == "Divide by zero"
-
-
-def test_init_base_flow_upstream_of_a_mapped_task_is_not_mapped_over(
+def test_only_the_failing_task_runs_are_reported_not_their_downstream_tasks(
     monitoring_env: SentryEndpoint,
 ) -> None:
-    with MonitoredFlow("Mapped") as flow:
-        inverted = invert.map([1, 0, 2, 0], upstream_tasks=[init_base_flow])
+    with MonitoredFlow("Mapped failures") as flow:
+        inverted = invert.map([1, 0, 2, 0])
+        added = add_one.map(inverted)  # children 1 and 3: TriggerFailed, not reported
+        after = add_one(explode("alone"))  # TriggerFailed, not reported
 
     state = flow.run()
     sentry_sdk.flush()
 
-    children = state.result[inverted].map_states
-    assert [child.is_successful() for child in children] == [True, False, True, False]
-    events = monitoring_env.events(expected=2)
-    assert sorted(event["tags"]["map_index"] for event in events) == ["1", "3"]
+    assert [type(s).__name__ for s in state.result[added].map_states].count("TriggerFailed") == 2
+    assert type(state.result[after]).__name__ == "TriggerFailed"
+    events = monitoring_env.events(expected=3)
+    reported = sorted((e["tags"]["task_name"], e["tags"].get("map_index", "-")) for e in events)
+    assert reported == [("explode", "-"), ("invert", "1"), ("invert", "3")]
+
+
+def test_each_event_carries_only_its_own_task_data(monitoring_env: SentryEndpoint) -> None:
+    with MonitoredFlow("Several failures") as flow:
+        explode.map(["first", "second"])
+        explode("third")
+        add_one(1)
+
+    flow.run()
+    sentry_sdk.flush()
+
+    events = monitoring_env.events(expected=3)
+    assert len(events) == 3
+    for event in events:
+        message = event["exception"]["values"][-1]["value"]
+        tags = event["tags"]
+        expected_index = {"first exploded": "0", "second exploded": "1"}.get(message)
+        assert tags.get("map_index") == expected_index, message
+        assert tags["task_name"] == "explode"
+        assert tags["task_slug"] in ("explode-1", "explode-2")
+    assert len({event["tags"]["task_slug"] for event in events}) == 2
 
 
 def test_a_retried_task_is_reported_once_for_its_last_attempt(
@@ -164,66 +180,127 @@ def test_a_retried_task_is_reported_once_for_its_last_attempt(
     assert event["tags"]["task_name"] == "flaky"
 
 
+def test_a_task_that_prefect_does_not_retry_for_its_error_is_reported_at_once(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    @task(max_retries=2, retry_delay=datetime.timedelta(seconds=0), retry_on={ConnectionError})
+    def wrong_input() -> None:
+        raise ValueError("not retried: only connection errors are")
+
+    with MonitoredFlow("Retry on") as flow:
+        wrong_input()
+
+    flow.run()
+    sentry_sdk.flush()
+
+    [event] = monitoring_env.events(expected=1)
+    assert event["tags"]["task_run_count"] == "1"
+
+
+def test_prefect_log_lines_come_along_as_breadcrumbs(monitoring_env: SentryEndpoint) -> None:
+    failing_flow().run()
+    sentry_sdk.flush()
+
+    [event] = monitoring_env.events(expected=1)
+    crumbs = [(c.get("category"), c.get("message", "")) for c in event["breadcrumbs"]["values"]]
+    assert ("prefect.TaskRunner", "Task 'invert': Starting task run...") in crumbs
+    assert any("Exception encountered during task execution" in message for _, message in crumbs)
+
+
+def test_a_flow_that_fails_by_itself_is_reported_once(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "1")
+    with MonitoredFlow("No executor", executor=UnavailableExecutor()) as flow:
+        add_one(1)
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    [event] = monitoring_env.events(expected=1)
+    assert event["exception"]["values"][-1]["value"] == "the cluster is unavailable"
+    assert event["tags"]["flow_name"] == "No executor"
+    assert "task_name" not in event["tags"]
+
+
+def test_the_seed_usage_reports_a_failure_once(monitoring_env: SentryEndpoint) -> None:
+    """A plain Flow with init_base_flow upstream, exactly as the original design used it."""
+    with Flow("Divide by zero") as flow:
+        divide_by_zero(upstream_tasks=[init_base_flow])
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    [event] = monitoring_env.events(expected=1)
+    assert event["exception"]["values"][-1]["type"] == "ZeroDivisionError"
+    assert (event["environment"], event["release"]) == ("test", "0123abc")
+    assert event["tags"]["region"] == REGION
+    assert event["tags"]["flow_name"] == "Divide by zero"
+    assert event["tags"]["task_name"] == "Divide by zero"
+
+
+def test_init_base_flow_upstream_of_a_mapped_task_is_not_mapped_over(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    with MonitoredFlow("Mapped") as flow:
+        inverted = invert.map([1, 0, 2, 0], upstream_tasks=[init_base_flow])
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    children = state.result[inverted].map_states
+    assert [child.is_successful() for child in children] == [True, False, True, False]
+    events = monitoring_env.events(expected=2)
+    assert sorted(event["tags"]["map_index"] for event in events) == ["1", "3"]
+
+
+@pytest.mark.parametrize(
+    ("api", "ui"),
+    [
+        ("https://api.prefect.io", "https://cloud.prefect.io"),
+        ("http://prefect-server:4200", "http://localhost:8080"),
+    ],
+    ids=["prefect-cloud", "prefect-server"],
+)
+def test_events_of_a_run_with_a_backend_link_to_it_in_the_prefect_ui(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, api: str, ui: str
+) -> None:
+    monkeypatch.setenv(PREFECT_TENANT_SLUG_ENV_NAME, "my-team")
+    monkeypatch.setitem(prefect.config.cloud, "api", api)
+    startup.init_sentry()
+
+    with prefect.context(running_with_backend=True, flow_run_id="1234-abcd"):
+        sentry_sdk.capture_message("in a backend run")
+    sentry_sdk.capture_message("outside any run")
+    sentry_sdk.flush()
+
+    inside, outside = monitoring_env.events(expected=2)
+    assert inside["tags"]["flow_run_url"] == f"{ui}/my-team/flow-run/1234-abcd"
+    assert "flow_run_url" not in outside["tags"]
+
+
 def test_the_dsn_variable_wins_over_ssm(
     sentry: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(monitoring.SENTRY_DSN_ENV_NAME, sentry.dsn)
-    monkeypatch.setenv(monitoring.SENTRY_DSN_SSM_PARAMETER_NAME, "/not/in/ssm")
-    with mock_aws():
-        failing_flow().run()
+    monkeypatch.setenv(startup.SENTRY_DSN_ENV_NAME, sentry.dsn)
+    monkeypatch.setenv(startup.SENTRY_DSN_SSM_PARAMETER_NAME, "/not/in/ssm")
+
+    failing_flow().run()
     sentry_sdk.flush()
 
     assert len(sentry.events(expected=1)) == 1
 
 
-@pytest.mark.parametrize("store_dsn", [False, True], ids=["parameter-missing", "access-denied"])
-def test_an_ssm_failure_warns_once_and_changes_nothing_in_the_flow(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, store_dsn: bool
-) -> None:
-    baseline = failing_flow().run()
-    monkeypatch.setattr(monitoring, "_started", False)
-    caplog.clear()
-    monkeypatch.setenv(monitoring.SENTRY_DSN_SSM_PARAMETER_NAME, DSN_PARAMETER)
-    with mock_aws():
-        if store_dsn:
-            boto3.client("ssm").put_parameter(
-                Name=DSN_PARAMETER, Value="https://k@o1.ingest.sentry.io/1", Type="SecureString"
-            )
-            monkeypatch.setattr(monitoring, "get_ssm_parameter", _denied)
-        state = failing_flow().run()
-
-    assert type(state) is type(baseline)
-    assert state.message == baseline.message
-    assert not sentry_sdk.is_initialized()
-    [warning] = warnings_naming(caplog, "Sentry is off")
-    assert DSN_PARAMETER in warning
-
-
-def _denied(ssm_client: object, name: str, with_decryption: bool = True) -> str:
-    raise ValueError(f"Failed to get SSM parameter {name!r}") from PermissionError(
-        "AccessDeniedException"
-    )
-
-
-def test_a_failing_sentry_call_never_fails_the_flow(
+def test_monitoring_changes_nothing_in_the_outcome_of_a_run(
     monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("sentry is broken")
+    flow = failing_flow()
+    with_monitoring = outcome(flow, flow.run())
+    for name in FOUR_VARIABLES:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(startup, "_started_pid", None)
+    sentry_sdk.get_global_scope().set_client(None)
 
-    monkeypatch.setattr(sentry_sdk, "capture_exception", broken)
-    with MonitoredFlow("Succeeding despite Sentry") as flow:
-        result = add_one(invert(0))
-
-    state = flow.run()
-
-    assert state.result[result].is_failed()  # from its own upstream failure, not from Sentry
-    assert state.message == "Some reference tasks failed."
-
-
-def test_secret_looking_parameters_are_filtered() -> None:
-    assert monitoring.filter_secrets({"db_password": "x", "API_KEY": "y", "day": "z"}) == {
-        "db_password": "[Filtered]",
-        "API_KEY": "[Filtered]",
-        "day": "z",
-    }
+    assert outcome(flow, flow.run()) == with_monitoring

@@ -1,7 +1,7 @@
 """The flow's tasks: plain Python functions that Prefect runs. This file is yours.
 
 Replace these examples with your own work. A task that raises is reported to Sentry
-with no extra code: the flow is a `MonitoredFlow` (see monitoring.py).
+with no extra code: the flow is a `MonitoredFlow` (see the monitoring package).
 """
 
 from __future__ import annotations

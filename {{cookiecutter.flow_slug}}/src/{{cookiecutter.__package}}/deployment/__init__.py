@@ -24,3 +24,7 @@ def schedule_from_cron(cron: str) -> Optional[Schedule]:
 
 
 SCHEDULE = schedule_from_cron(SCHEDULE_CRON)
+
+# Sentry Crons check-ins at the start and end of each run, so that Sentry reports runs
+# that were missed or crashed (monitoring/crons.py). Set by the answer `sentry_crons`.
+SENTRY_CRONS = {{ cookiecutter.sentry_crons is sameas true }}

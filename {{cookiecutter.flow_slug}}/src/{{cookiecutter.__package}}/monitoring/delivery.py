@@ -1,0 +1,121 @@
+"""Getting events to Sentry without ever holding the flow up.
+
+The SDK queues events and sends them from a background thread, so a slow or broken
+Sentry never blocks a task. What this module adds: one warning, the first time Sentry
+does not take an event, that says why; and a wait bounded by SENTRY_SHUTDOWN_TIMEOUT
+wherever a process must not end with events still queued.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import time
+from typing import List, Optional
+
+import sentry_sdk
+from prefect.utilities.logging import get_logger
+from sentry_sdk.transport import HttpTransport
+
+SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME = "SENTRY_SHUTDOWN_TIMEOUT"
+DEFAULT_SHUTDOWN_TIMEOUT = 2.0
+
+logger = get_logger("monitoring")
+_problem: Optional[str] = None  # why Sentry did not take an event, once it has happened
+_gave_up = False  # a flush timed out: later ones in this process would wait for nothing
+
+
+class WarningTransport(HttpTransport):
+    """The SDK's HTTP transport, warning once when Sentry does not take an event."""
+
+    def on_dropped_event(self, reason: str) -> None:
+        if sentry_sdk.get_client().transport is not self:
+            return  # a closed client's last request: not news any more
+        # The SDK calls this hook from its sending thread; for a network error, from
+        # inside the `except` block that caught it.
+        error = sys.exc_info()[1] if reason == "network" else None
+        warn_undelivered(_explain(reason, error, self.parsed_dsn.netloc))
+
+
+def warn_undelivered(cause: str) -> None:
+    """Log the first reason why events do not reach Sentry; later ones add nothing new."""
+    global _problem
+    if _problem is None:
+        _problem = cause
+        logger.warning("Sentry events are not delivered: %s. The flow run is not affected.", cause)
+
+
+def delivered() -> bool:
+    """Whether every event so far reached Sentry, as far as this process knows."""
+    return _problem is None
+
+
+def flush(timeout: Optional[float] = None) -> bool:
+    """Wait up to `timeout` seconds (default SENTRY_SHUTDOWN_TIMEOUT) for queued events.
+
+    Return whether every event so far was delivered; warn once when the time ran out.
+    """
+    global _gave_up
+    client = sentry_sdk.get_client()
+    if not client.is_active() or _gave_up:
+        return delivered()
+    timeout = client.options["shutdown_timeout"] if timeout is None else timeout
+    pending: List[int] = []
+    started = time.monotonic()
+    client.flush(timeout, callback=lambda count, _: pending.append(count))
+    if pending and time.monotonic() - started >= timeout:
+        _gave_up = True
+        warn_undelivered(
+            f"Sentry did not take the queued events within {timeout:g} s "
+            f"({SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME}): about {pending[0]} left unsent"
+        )
+    return delivered()
+
+
+def shutdown_timeout() -> float:
+    """SENTRY_SHUTDOWN_TIMEOUT in seconds: the longest a process waits for Sentry."""
+    raw = os.environ.get(SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "")
+    try:
+        return float(raw) if raw else DEFAULT_SHUTDOWN_TIMEOUT
+    except ValueError:
+        logger.warning(
+            "%s=%r is not a number of seconds: using %s.",
+            SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME,
+            raw,
+            DEFAULT_SHUTDOWN_TIMEOUT,
+        )
+        return DEFAULT_SHUTDOWN_TIMEOUT
+
+
+@atexit.register
+def flush_at_exit() -> None:
+    """Send what is still queued when the interpreter ends, waiting a bounded time."""
+    client = sentry_sdk.get_client()
+    if client.is_active():
+        flush()
+        client.close(timeout=0)
+
+
+def _explain(reason: str, error: Optional[BaseException], netloc: str) -> str:
+    if error is not None:
+        return f"cannot reach Sentry at {netloc}: {_root_cause(error)}"
+    if reason in ("status_429", "self_rate_limits"):
+        return f"Sentry at {netloc} is rate-limiting this project (HTTP 429)"
+    if reason.startswith("status_"):
+        return f"Sentry at {netloc} answered HTTP {reason[len('status_') :]}"
+    if reason == "full_queue":
+        return "more events at once than the SDK queues (100): the rest were dropped"
+    return f"the SDK dropped an event ({reason})"
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost error: `[Errno 111] Connection refused` rather than urllib3's wrappers."""
+    for _ in range(10):  # a chain of causes can loop
+        inner = getattr(error, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = error.__cause__ or error.__context__
+        if inner is None:
+            break
+        error = inner
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,103 @@
+"""What every event carries, and which of Prefect's error logs are duplicates.
+
+Both are global event processors, registered when this module is imported: before the
+SDK starts, so they run before its DedupeIntegration's processor. A duplicate dropped
+there would otherwise hide the state handler's event, the one with the task's tags.
+Everything is read from `prefect.context` when an event is captured, in the thread and
+process that captures it: one task's data never lands on another task's event.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional
+
+import prefect
+from sentry_sdk.scope import add_global_event_processor
+
+Event = Dict[str, Any]
+
+# Prefect context values that become tags on every event, when present.
+TAGGED_CONTEXT = (
+    "flow_name",
+    "flow_run_id",
+    "flow_run_name",
+    "flow_run_version",
+    "task_name",
+    "task_slug",
+    "map_index",
+    "task_run_count",
+)
+# The tenant's slug in the Prefect UI's addresses, e.g. `my-team` in
+# https://cloud.prefect.io/my-team: with it, events link to their flow run.
+PREFECT_TENANT_SLUG_ENV_NAME = "PREFECT_TENANT_SLUG"
+# Set in a run's prefect.context by the state handlers: they report its failures, so
+# Prefect's own error log line for the same failure must not become a second event.
+REPORTED_BY_HANDLERS = "sentry_reported_by_state_handlers"
+PREFECT_RUNNER_LOGGERS = frozenset(
+    {
+        "prefect.TaskRunner",
+        "prefect.CloudTaskRunner",
+        "prefect.FlowRunner",
+        "prefect.CloudFlowRunner",
+    }
+)
+# `Flow.run()` logs a runner's unexpected error once more, after the run.
+FLOW_RUN_REPEAT = "Unexpected error occured in "
+
+
+def add_flow_run_data(event: Event, hint: Dict[str, Any]) -> Event:
+    """Tag the event with the flow run and task it comes from; add the flow parameters."""
+    tags = event.setdefault("tags", {})
+    for name in TAGGED_CONTEXT:
+        value = prefect.context.get(name)
+        if value is not None:
+            tags.setdefault(name, str(value))
+    url = flow_run_url()
+    if url:
+        tags.setdefault("flow_run_url", url)
+    parameters = prefect.context.get("parameters")
+    if parameters:
+        # scrubbing.scrub_event filters the secret-looking ones before sending.
+        event.setdefault("contexts", {})["flow_parameters"] = dict(parameters)
+    return event
+
+
+def drop_duplicate_log_events(event: Event, hint: Dict[str, Any]) -> Optional[Event]:
+    """Drop Prefect's error log events for failures that a state handler reports."""
+    record = hint.get("log_record")
+    if record is None or not record.name.startswith("prefect."):
+        return event
+    if record.name in PREFECT_RUNNER_LOGGERS and prefect.context.get(REPORTED_BY_HANDLERS):
+        return None
+    if str(record.msg).startswith(FLOW_RUN_REPEAT):
+        return None
+    return event
+
+
+def flow_run_url() -> Optional[str]:
+    """The flow run's page in the Prefect UI, in runs with a backend; None elsewhere.
+
+    Built from configuration, with no API call: the UI's address from Prefect's own
+    settings (as `prefect.Client.get_cloud_url` derives it) and the tenant's slug from
+    PREFECT_TENANT_SLUG.
+    """
+    run_id = prefect.context.get("flow_run_id")
+    tenant = os.environ.get(PREFECT_TENANT_SLUG_ENV_NAME)
+    if not (prefect.context.get("running_with_backend") and run_id and tenant):
+        return None
+    return f"{prefect_ui_url()}/{tenant}/flow-run/{run_id}"
+
+
+def prefect_ui_url() -> str:
+    """The Prefect UI's address: Prefect Cloud's for its API, else Prefect Server's UI."""
+    api = str(prefect.config.cloud.api)
+    if ".prefect.io" not in api:
+        return str(prefect.config.server.ui.endpoint).rstrip("/")
+    # https://api.prefect.io -> https://cloud.prefect.io, https://api-beta.prefect.io -> https://beta.prefect.io
+    ui = api.replace("api-", "") if "api-" in api else api.replace("api", "cloud", 1)
+    return ui.rstrip("/")
+
+
+add_global_event_processor(drop_duplicate_log_events)
+add_global_event_processor(add_flow_run_data)

@@ -1,0 +1,82 @@
+"""What never leaves the process: `scrub_event`, run on every event just before it is sent.
+
+The SDK's own scrubber filters request data, `extra`, `user`, breadcrumb data and frame
+locals by key name, but not tags, contexts, or exception and log messages. This one walks
+the whole event:
+
+- a value under a secret-looking key (password, secret, token, key, credential, ...)
+  becomes [Filtered], whatever it is;
+- in every string, the values of known secrets become [Filtered]: Prefect secrets
+  (`prefect.context.secrets`), the Prefect API key, and every environment variable whose
+  name looks secret (PREFECT__CLOUD__API_KEY, AWS_SECRET_ACCESS_KEY, ...);
+- in every string, the credentials of URLs (`scheme://user:password@host`, DSNs) become
+  [Filtered].
+
+A secret this process only learns while running (a password read from a vault, a
+PrefectSecret fetched from Prefect Cloud) is not known here: keep it out of exception
+messages and log lines, and under a secret-looking name. Frame locals are not sent at all
+(see startup.INCLUDE_LOCAL_VARIABLES). An event this function fails on is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from typing import Any, Dict, Iterator, Optional, Pattern
+
+import prefect
+
+SECRET_NAME = re.compile(
+    r"pass|secret|token|key|credential|auth|dsn|private|session|cookie|signature", re.IGNORECASE
+)
+# The user[:password]@ part of a URL: everything between :// and the last @ of the host.
+URL_CREDENTIALS = re.compile(r"(?<=://)[^\s/?#]+@")
+FILTERED = "[Filtered]"
+# Shorter values ("1", "true") would filter ordinary words all over the event.
+MIN_SECRET_LENGTH = 6
+
+
+def scrub_event(event: Dict[str, Any], hint: Dict[str, Any]) -> Dict[str, Any]:
+    """`before_send`: the event without secrets."""
+    return _scrub(event, _known_secrets())
+
+
+def _scrub(value: Any, secrets: Optional[Pattern[str]]) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: FILTERED if SECRET_NAME.search(str(key)) else _scrub(item, secrets)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_scrub(item, secrets) for item in value]
+    if isinstance(value, str):
+        value = URL_CREDENTIALS.sub(FILTERED + "@", value)
+        return secrets.sub(FILTERED, value) if secrets else value
+    return value
+
+
+def _known_secrets() -> Optional[Pattern[str]]:
+    """One pattern matching every secret value this process knows of, longest first."""
+    config = prefect.context.get("config") or prefect.config
+    cloud = config.get("cloud", {})
+    values = {
+        *(value for name, value in os.environ.items() if SECRET_NAME.search(name)),
+        *_strings(prefect.context.get("secrets")),
+        *_strings([cloud.get("api_key"), cloud.get("auth_token")]),
+    }
+    values = {value for value in values if len(value) >= MIN_SECRET_LENGTH}
+    if not values:
+        return None
+    return re.compile("|".join(re.escape(value) for value in sorted(values, key=len, reverse=True)))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside `value`: a secret may be a string, a dict or a list of them."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        yield from _strings(list(value.values()))
+    elif isinstance(value, Iterable) and not isinstance(value, (bytes, bytearray)):
+        for item in value:
+            yield from _strings(item)

@@ -1,0 +1,155 @@
+"""Starting the Sentry SDK: once per process, from the same settings everywhere, never raising."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Dict, Optional
+
+import boto3
+import sentry_sdk
+from botocore.config import Config
+from prefect.utilities.logging import get_logger
+from sentry_sdk.integrations.atexit import AtexitIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.utils import BadDsn, Dsn
+
+from . import events  # noqa: F401 - registers its event processors before the SDK's own
+from .delivery import WarningTransport, shutdown_timeout
+from .scrubbing import scrub_event
+
+SENTRY_DSN_SSM_PARAMETER_NAME = "SENTRY_DSN_SSM_PARAMETER_NAME"
+SENTRY_REGION_ENV_NAME = "SENTRY_REGION"
+SENTRY_ENVIRONMENT_ENV_NAME = "SENTRY_ENVIRONMENT"
+SENTRY_RELEASE_ENV_NAME = "SENTRY_RELEASE"
+# For local runs: a DSN given directly wins over the SSM parameter.
+SENTRY_DSN_ENV_NAME = "SENTRY_DSN"
+
+# Frame locals of data tasks hold rows of customer data, which must stay in our network:
+# the stack trace says where a task failed, the Prefect logs say with which inputs.
+INCLUDE_LOCAL_VARIABLES = False
+# An SSM parameter that cannot be read gives up after seconds, not after a minute of retries.
+SSM_CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
+
+# A Prefect logger, so that monitoring's warnings show in the Prefect UI too.
+logger = get_logger("monitoring")
+_started_pid: Optional[int] = None
+# The SDK options of this process, inherited by the workers a process pool forks from it.
+_options: Optional[Dict[str, Any]] = None
+
+
+def init_sentry() -> bool:
+    """Start Sentry for this process, once. Return whether events will be sent.
+
+    Never raises: a missing variable or a failed DSN lookup logs one warning and leaves
+    monitoring off. A forked worker process reuses its parent's settings with a client
+    of its own: it must not share the parent's queue and connections.
+    """
+    global _started_pid, _options
+    if _started_pid == os.getpid():
+        return sentry_sdk.is_initialized()
+    forked = _started_pid is not None
+    _started_pid = os.getpid()
+    try:
+        if not forked:
+            _options = _read_options()
+        if _options is None:
+            return False
+        sentry_sdk.init(**_options)
+    except Exception as exc:  # monitoring must never break the flow
+        _options = None
+        logger.warning("Sentry is off: %s", describe(exc))
+        return False
+    if not forked:
+        region = os.environ.get(SENTRY_REGION_ENV_NAME)
+        if region:
+            sentry_sdk.get_global_scope().set_tag("region", region)
+        logger.info(
+            "Sentry is on: environment %r, release %r.",
+            _options.get("environment"),
+            _options.get("release"),
+        )
+    return True
+
+
+def get_ssm_parameter(ssm_client: Any, name: str, with_decryption: bool = True) -> str:
+    """The value of an SSM parameter, decrypted; ValueError naming it on failure."""
+    try:
+        response = ssm_client.get_parameter(Name=name, WithDecryption=with_decryption)
+        return response["Parameter"]["Value"]
+    except Exception as exc:
+        raise ValueError(f"Failed to get SSM parameter {name!r}") from exc
+
+
+def describe(exc: BaseException) -> str:
+    """`exc` and what caused it, on one line."""
+    # This module words its own failures as ValueErrors; anything else needs its type.
+    text = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__
+    return f"{text} ({type(cause).__name__}: {cause})" if cause else text
+
+
+def _read_options() -> Optional[Dict[str, Any]]:
+    """The SDK options from the environment, or None (with a warning) when there is no DSN."""
+    region = _read_variable(SENTRY_REGION_ENV_NAME, "events will have no region tag")
+    environment = _read_variable(SENTRY_ENVIRONMENT_ENV_NAME, "events will have no environment")
+    release = _read_variable(SENTRY_RELEASE_ENV_NAME, "events will have no release")
+    dsn = _read_dsn(region)
+    if dsn is None:
+        return None
+    return {
+        "dsn": dsn,
+        "environment": environment,
+        "release": release,
+        "shutdown_timeout": shutdown_timeout(),
+        "max_value_length": 8192,
+        "include_local_variables": INCLUDE_LOCAL_VARIABLES,
+        "before_send": scrub_event,
+        "transport": WarningTransport,
+        "integrations": [LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
+        # Only the SDK's defaults: none of the integrations it would enable for whatever
+        # libraries happen to be installed (web frameworks, boto3 spans, ...).
+        "auto_enabling_integrations": False,
+        # delivery.flush_at_exit takes its place: the same bounded wait, plus a warning.
+        "disabled_integrations": [AtexitIntegration],
+    }
+
+
+def _read_dsn(region: Optional[str]) -> Optional[str]:
+    source = SENTRY_DSN_ENV_NAME
+    dsn = os.environ.get(SENTRY_DSN_ENV_NAME)
+    if not dsn:
+        parameter = _read_variable(
+            SENTRY_DSN_SSM_PARAMETER_NAME,
+            f"Sentry is off (set it, or {SENTRY_DSN_ENV_NAME} for a local run)",
+        )
+        if not parameter:
+            return None
+        source = f"SSM parameter {parameter!r}"
+        dsn = _read_ssm_parameter(parameter, region)
+    dsn = dsn.strip()
+    try:
+        Dsn(dsn)
+    except BadDsn as exc:  # the message names the part that is wrong, never the DSN itself
+        raise ValueError(f"the DSN in {source} is malformed: {exc}") from None
+    return dsn
+
+
+def _read_ssm_parameter(name: str, fallback_region: Optional[str]) -> str:
+    region = boto3.session.Session().region_name or fallback_region
+    if not region:
+        raise ValueError(
+            f"no AWS region to read SSM parameter {name!r} from: "
+            f"set AWS_DEFAULT_REGION or {SENTRY_REGION_ENV_NAME}"
+        )
+    ssm = boto3.client("ssm", region_name=region, config=SSM_CLIENT_CONFIG)
+    return get_ssm_parameter(ssm, name)
+
+
+def _read_variable(name: str, consequence: str) -> Optional[str]:
+    value = os.environ.get(name)
+    if not value:
+        logger.warning("%s is not set: %s.", name, consequence)
+    return value or None

@@ -1,0 +1,98 @@
+"""Sentry Crons: check-ins for each run of a scheduled flow. The template owns this file."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import sentry_sdk
+from prefect import task
+from prefect.schedules import CronSchedule, IntervalSchedule
+
+from {{ cookiecutter.__package }} import deployment
+from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, crons
+
+from .sentry_endpoint import SentryEndpoint
+
+DAILY = CronSchedule("0 6 * * *")
+
+
+@task
+def succeed() -> int:
+    return 1
+
+
+@task
+def fail() -> None:
+    raise RuntimeError("broken")
+
+
+@pytest.fixture(autouse=True)
+def crons_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the answer `sentry_crons` was for this project, the tests turn it on."""
+    monkeypatch.setattr(deployment, "SENTRY_CRONS", True)
+
+
+@pytest.mark.parametrize(("body", "status"), [(succeed, "ok"), (fail, "error")])
+def test_a_scheduled_run_checks_in_when_it_starts_and_when_it_ends(
+    monitoring_env: SentryEndpoint, body: object, status: str
+) -> None:
+    with MonitoredFlow("Daily Sales Report", schedule=DAILY) as flow:
+        body()
+
+    flow.run(run_on_schedule=False)
+    sentry_sdk.flush()
+
+    started, ended = monitoring_env.check_ins(expected=2)
+    assert (started["status"], ended["status"]) == ("in_progress", status)
+    assert started["check_in_id"] == ended["check_in_id"]
+    assert started["monitor_slug"] == ended["monitor_slug"] == "daily-sales-report"
+    assert ended["duration"] >= 0
+    assert started["environment"] == "test"
+    assert started["monitor_config"] == {
+        "schedule": {"type": "crontab", "value": "0 6 * * *"},
+        "timezone": "UTC",
+        "checkin_margin": crons.CHECKIN_MARGIN_MINUTES,
+        "max_runtime": crons.MAX_RUNTIME_MINUTES,
+        "failure_issue_threshold": 1,
+        "recovery_threshold": 1,
+    }
+    assert len(monitoring_env.events()) == (status == "error")
+
+
+def test_an_unscheduled_flow_does_not_check_in(monitoring_env: SentryEndpoint) -> None:
+    with MonitoredFlow("On demand") as flow:
+        succeed()
+
+    flow.run()
+    sentry_sdk.flush()
+
+    assert monitoring_env.check_ins() == []
+
+
+def test_the_answer_sentry_crons_false_turns_check_ins_off(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deployment, "SENTRY_CRONS", False)
+    with MonitoredFlow("Daily Sales Report", schedule=DAILY) as flow:
+        succeed()
+
+    flow.run(run_on_schedule=False)
+    sentry_sdk.flush()
+
+    assert monitoring_env.check_ins() == []
+
+
+def test_the_monitor_slug_is_the_flow_name_in_lowercase_ascii_words() -> None:
+    assert crons.monitor_slug("Daily Sales Report") == "daily-sales-report"
+    assert crons.monitor_slug('Ventes "été" ${HOME}/x') == "ventes-ete-home-x"
+    assert crons.monitor_slug("x" * 80) == "x" * 50
+    assert crons.monitor_slug("!!!") == "flow"
+
+
+def test_only_a_single_cron_schedule_becomes_a_monitor() -> None:
+    every_hour = IntervalSchedule(interval=datetime.timedelta(hours=1))
+
+    assert crons.monitor_config(None) is None
+    assert crons.monitor_config(every_hour) is None
+    assert crons.monitor_config(DAILY)["schedule"]["value"] == "0 6 * * *"

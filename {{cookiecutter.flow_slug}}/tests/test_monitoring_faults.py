@@ -1,0 +1,273 @@
+"""Monitoring never hurts the flow. The template owns this file.
+
+For each way reading the DSN or reaching Sentry can fail, the run ends exactly as without
+monitoring, one warning names the cause, and a process waits at most
+SENTRY_SHUTDOWN_TIMEOUT for Sentry when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+import boto3
+import pytest
+import sentry_sdk
+from prefect import Flow, task
+
+from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, delivery, startup
+
+from .conftest import (
+    MONITORING_VARIABLES,
+    monitoring_warnings,
+    outcome,
+    run_python,
+    use_monitoring,
+)
+from .sentry_endpoint import SentryEndpoint
+
+FakeAws = Callable[[str, str], str]
+SHUTDOWN_TIMEOUT = 1.0
+
+
+@task
+def invert(x: int) -> float:
+    return 1 / x
+
+
+@task
+def add_one(x: float) -> float:
+    return x + 1
+
+
+def mixed_flow() -> Flow:
+    """A failing task, a task failing from upstream, two succeeding tasks."""
+    with MonitoredFlow("Mixed results") as flow:
+        add_one(invert(0))
+        add_one(invert(4))
+    return flow
+
+
+@pytest.fixture
+def baseline(monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """The outcome of the run without any monitoring at all."""
+    with monkeypatch.context() as unmonitored:
+        for name in MONITORING_VARIABLES:
+            unmonitored.delenv(name, raising=False)
+        flow = mixed_flow()
+        result = outcome(flow, flow.run())
+    monkeypatch.setattr(startup, "_started_pid", None)
+    return result
+
+
+@pytest.fixture
+def fake_aws() -> Iterator[FakeAws]:
+    """Start AWS endpoints on 127.0.0.1 answering every call with one error, as AWS words it."""
+    endpoints: List[SentryEndpoint] = []
+
+    def answering(error: str, message: str) -> str:
+        reply = json.dumps({"__type": error, "message": message}).encode()
+        endpoints.append(SentryEndpoint(status=400, reply=reply).start())
+        return endpoints[-1].url
+
+    yield answering
+    for endpoint in endpoints:
+        endpoint.stop()
+
+
+def refused_dsn() -> str:
+    """A DSN on a port of 127.0.0.1 that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://public@127.0.0.1:{port}/1"
+
+
+def parameter_missing(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
+    monkeypatch.setenv(startup.SENTRY_DSN_SSM_PARAMETER_NAME, "/not/there")
+
+
+def access_denied(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
+    message = "User: arn:aws:sts::123456789012:assumed-role/flow is not authorized to perform"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fake_aws("AccessDeniedException", message))
+
+
+def no_credentials(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+
+
+def no_region(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv(startup.SENTRY_REGION_ENV_NAME)
+
+
+def throttled(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fake_aws("ThrottlingException", "Rate exceeded"))
+
+
+def malformed_dsn(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
+    boto3.session.Session().client("ssm").put_parameter(
+        Name=os.environ[startup.SENTRY_DSN_SSM_PARAMETER_NAME],
+        Value="https://o1.ingest.sentry.io/1",
+        Type="SecureString",
+        Overwrite=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cause", "named"),
+    [
+        pytest.param(parameter_missing, "ParameterNotFound", id="parameter-missing"),
+        pytest.param(access_denied, "AccessDeniedException", id="access-denied"),
+        pytest.param(no_credentials, "Unable to locate credentials", id="no-credentials"),
+        pytest.param(no_region, "no AWS region", id="no-region"),
+        pytest.param(throttled, "ThrottlingException", id="throttled"),
+        pytest.param(malformed_dsn, "malformed: Missing public key", id="malformed-dsn"),
+    ],
+)
+def test_a_dsn_that_cannot_be_read_turns_monitoring_off_with_one_warning(
+    monitoring_env: SentryEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fake_aws: FakeAws,
+    baseline: tuple,
+    cause: Callable[[pytest.MonkeyPatch, FakeAws], None],
+    named: str,
+) -> None:
+    cause(monkeypatch, fake_aws)
+    caplog.clear()
+    flow = mixed_flow()
+
+    assert outcome(flow, flow.run()) == baseline
+    assert not sentry_sdk.is_initialized()
+    [warning] = monitoring_warnings(caplog, "Sentry is off")
+    assert named in warning
+    assert monitoring_env.bodies == []
+
+
+def broken_sentries() -> Dict[str, Tuple[Optional[SentryEndpoint], str]]:
+    """Each way Sentry fails to take events: an endpoint (None: refused), what the warning names."""
+    return {
+        "connection-refused": (None, "Connection refused"),
+        "rate-limited-429": (SentryEndpoint(status=429), "HTTP 429"),
+        "server-error-500": (SentryEndpoint(status=500), "HTTP 500"),
+        "never-answers": (
+            SentryEndpoint(hang=True),
+            f"did not take the queued events within {SHUTDOWN_TIMEOUT:g} s",
+        ),
+    }
+
+
+@pytest.fixture(params=list(broken_sentries()))
+def broken_sentry(request: pytest.FixtureRequest) -> Iterator[Tuple[str, str]]:
+    """The DSN of a Sentry that fails one way, and what the warning must name."""
+    endpoint, named = broken_sentries()[request.param]
+    if endpoint is None:
+        yield refused_dsn(), named
+    else:
+        yield endpoint.start().dsn, named
+        endpoint.stop()
+
+
+def test_a_sentry_that_does_not_take_events_changes_nothing_but_one_warning(
+    monitoring_env: SentryEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    baseline: tuple,
+    broken_sentry: Tuple[str, str],
+) -> None:
+    dsn, named = broken_sentry
+    monkeypatch.setenv(startup.SENTRY_DSN_ENV_NAME, dsn)
+    monkeypatch.setenv(delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(SHUTDOWN_TIMEOUT))
+    caplog.clear()
+    flow = mixed_flow()
+
+    result = outcome(flow, flow.run())
+    sentry_sdk.capture_message("one more event, after the first was not delivered")
+
+    assert result == baseline
+    assert not delivery.flush()
+    [warning] = monitoring_warnings(caplog)
+    assert named in warning
+
+
+FAILING_RUN = """
+import time
+
+from prefect import task
+
+from {{ cookiecutter.__package }}.monitoring import MonitoredFlow
+
+
+@task
+def invert(x: int) -> float:
+    return 1 / x
+
+
+with MonitoredFlow("Failing in a fresh process") as flow:
+    invert(0)
+state = flow.run()
+print(f"Finished: {type(state).__name__} {time.time()}")  # one write: logs come from threads
+"""
+
+
+def test_a_process_waits_for_sentry_at_most_the_shutdown_timeout(
+    aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fresh interpreters run a failing flow: each exit is timed from the end of its run."""
+    healthy = SentryEndpoint().start()
+    endpoints = {name: endpoint for name, (endpoint, _) in broken_sentries().items()}
+    dsns = {"healthy": healthy.dsn}
+    dsns.update((n, e.start().dsn if e else refused_dsn()) for n, e in endpoints.items())
+    monkeypatch.setenv(delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(SHUTDOWN_TIMEOUT))
+    environments = {}
+    for name, dsn in dsns.items():
+        use_monitoring(monkeypatch, dsn, aws, parameter=f"/test/faults/{name}")
+        environments[name] = dict(os.environ)
+
+    def run(name: str) -> Tuple[str, float, int]:
+        stdout, stderr, ended = run_python(FAILING_RUN, environments[name])
+        # Prefect logs to stdout, from any thread: a log line can land inside another line.
+        output = stdout + stderr
+        [(state, flow_ended)] = re.findall(r"Finished: (\w+) ([0-9.]+)", output)
+        return state, ended - float(flow_ended), output.count("WARNING - prefect.monitoring")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time: Prefect's import is slow
+        runs = {name: pool.submit(run, name) for name in environments}
+    results = {name: future.result() for name, future in runs.items()}
+
+    for name, (state, exit_delay, warnings) in results.items():
+        assert state == "Failed", name
+        assert exit_delay < SHUTDOWN_TIMEOUT + 5, f"{name}: {exit_delay:.1f} s"
+        assert warnings == (0 if name == "healthy" else 1), name
+    assert len(healthy.events(expected=1)) == 1
+    for endpoint in [healthy, *endpoints.values()]:
+        if endpoint:
+            endpoint.stop()
+
+
+def test_a_failing_sentry_call_never_fails_the_flow(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, baseline: tuple
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("sentry is broken")
+
+    monkeypatch.setattr(sentry_sdk, "capture_exception", broken)
+    flow = mixed_flow()
+
+    assert outcome(flow, flow.run()) == baseline
+
+
+def test_a_malformed_shutdown_timeout_falls_back_to_the_default(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "soon")
+
+    assert delivery.shutdown_timeout() == delivery.DEFAULT_SHUTDOWN_TIMEOUT
+    [warning] = monitoring_warnings(caplog)
+    assert "'soon'" in warning

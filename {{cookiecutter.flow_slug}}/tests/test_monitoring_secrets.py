@@ -1,0 +1,114 @@
+"""No secret reaches Sentry: not one byte of any, in anything the SDK sends.
+
+The template owns this file. Known secret values are planted where a flow keeps them
+(Prefect secrets, the Prefect API key, the environment, parameters, local variables) and
+where they leak from (exception messages, log lines, tags, contexts, URLs); then every
+byte the endpoint received is searched for them.
+"""
+
+from __future__ import annotations
+
+import prefect
+import pytest
+import sentry_sdk
+from prefect import Parameter, task
+
+from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, startup
+from {{ cookiecutter.__package }}.monitoring.scrubbing import scrub_event
+
+from .sentry_endpoint import SentryEndpoint
+
+PREFECT_SECRET = "prefect-secret-4417"
+API_KEY_VARIABLE = "pcu_api-key-from-the-environment-9051"
+API_KEY_CONFIG = "pcu_api-key-from-the-config-2208"
+ENV_TOKEN = "warehouse-token-7730"
+PARAMETER_SECRET = "parameter-password-6120"
+URL_PASSWORD = "url-password-5581"
+LOCAL_SECRET = "local-variable-secret-3396"
+TAGGED_SECRET = "tagged-secret-8842"
+SECRETS = (
+    PREFECT_SECRET,
+    API_KEY_VARIABLE,
+    API_KEY_CONFIG,
+    ENV_TOKEN,
+    PARAMETER_SECRET,
+    URL_PASSWORD,
+    LOCAL_SECRET,
+    TAGGED_SECRET,
+)
+DATABASE_URL = f"postgresql://etl:{URL_PASSWORD}@warehouse.internal:5432/sales"
+
+
+@task
+def load(database_url: str) -> None:
+    password = LOCAL_SECRET  # noqa: F841 - a local variable, as data tasks have them
+    harmless = prefect.context.secrets["WAREHOUSE"]  # noqa: F841 - under a harmless name
+    prefect.context.logger.info("Connecting with %s", prefect.context.secrets["WAREHOUSE"])
+    sentry_sdk.set_tag("api_key", TAGGED_SECRET)
+    sentry_sdk.set_context("warehouse", {"password": TAGGED_SECRET, "url": database_url})
+    sentry_sdk.set_extra("credentials", TAGGED_SECRET)
+    raise ConnectionError(
+        f"login refused at {database_url} with token {ENV_TOKEN}, "
+        f"key {API_KEY_VARIABLE} or {API_KEY_CONFIG}, secret {PREFECT_SECRET}"
+    )
+
+
+@pytest.mark.parametrize("locals_sent", [False, True], ids=["as-configured", "frame-locals-on"])
+def test_no_secret_reaches_sentry(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, locals_sent: bool
+) -> None:
+    """Even with frame locals switched on, the scrubber keeps every secret home."""
+    monkeypatch.setattr(startup, "INCLUDE_LOCAL_VARIABLES", locals_sent)
+    monkeypatch.setenv("PREFECT__CLOUD__API_KEY", API_KEY_VARIABLE)
+    monkeypatch.setenv("WAREHOUSE_TOKEN", ENV_TOKEN)
+    monkeypatch.setitem(prefect.context.config.cloud, "api_key", API_KEY_CONFIG)
+    with MonitoredFlow("Secrets") as flow:
+        password = Parameter("warehouse_password", default=PARAMETER_SECRET)
+        load(Parameter("database_url", default=DATABASE_URL), upstream_tasks=[password])
+
+    state = flow.run(context={"secrets": {"WAREHOUSE": PREFECT_SECRET}})
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    [event] = monitoring_env.events(expected=1)
+    sent = b"".join(monitoring_env.bodies)
+    assert [secret for secret in SECRETS if secret.encode() in sent] == []
+    message = event["exception"]["values"][-1]["value"]
+    assert message.startswith("login refused at postgresql://[Filtered]@warehouse.internal")
+    assert event["contexts"]["flow_parameters"]["warehouse_password"] == "[Filtered]"
+    assert event["tags"]["api_key"] == "[Filtered]"
+    frame = event["exception"]["values"][-1]["stacktrace"]["frames"][-1]
+    assert ("vars" in frame) is locals_sent
+
+
+def test_the_scrubber_covers_every_part_of_an_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAREHOUSE_TOKEN", ENV_TOKEN)
+    dsn = f"https://abc123:{URL_PASSWORD}@o1.ingest.sentry.io/1"
+    local_variables = {"secret": "s", "row": {"a": "b"}, "url": f"mysql://root@db/{ENV_TOKEN}"}
+    event = {
+        "tags": {"session_id": "s", "day": f"token={ENV_TOKEN}"},
+        "contexts": {"db": {"Password": "p", "host": dsn}},
+        "extra": {"nested": [{"auth": {"user": "u"}}, ENV_TOKEN]},
+        "breadcrumbs": {"values": [{"message": f"using {dsn}", "data": {"apiKey": "k"}}]},
+        "exception": {
+            "values": [{"value": ENV_TOKEN, "stacktrace": {"frames": [{"vars": local_variables}]}}]
+        },
+        "logentry": {"message": "%s", "params": [ENV_TOKEN]},
+    }
+
+    scrubbed = scrub_event(event, {})
+
+    filtered_dsn = "https://[Filtered]@o1.ingest.sentry.io/1"
+    assert scrubbed["tags"] == {"session_id": "[Filtered]", "day": "token=[Filtered]"}
+    assert scrubbed["contexts"] == {"db": {"Password": "[Filtered]", "host": filtered_dsn}}
+    assert scrubbed["extra"] == {"nested": [{"auth": "[Filtered]"}, "[Filtered]"]}
+    [crumb] = scrubbed["breadcrumbs"]["values"]
+    assert crumb == {"message": f"using {filtered_dsn}", "data": {"apiKey": "[Filtered]"}}
+    [exception] = scrubbed["exception"]["values"]
+    assert exception["value"] == "[Filtered]"
+    assert exception["stacktrace"]["frames"][0]["vars"] == {
+        "secret": "[Filtered]",
+        "row": {"a": "b"},
+        "url": "mysql://[Filtered]@db/[Filtered]",
+    }
+    assert scrubbed["logentry"] == {"message": "%s", "params": ["[Filtered]"]}
