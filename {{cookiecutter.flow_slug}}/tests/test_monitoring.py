@@ -21,6 +21,7 @@ from {{ cookiecutter.__package }}.monitoring.delivery import SENTRY_SHUTDOWN_TIM
 from {{ cookiecutter.__package }}.monitoring.events import PREFECT_TENANT_SLUG_ENV_NAME
 
 from .conftest import REGION, monitoring_warnings, outcome
+from .sample_tasks import add_one, invert
 from .sentry_endpoint import SentryEndpoint
 
 FOUR_VARIABLES = (
@@ -34,16 +35,6 @@ FOUR_VARIABLES = (
 @task(name="Divide by zero")
 def divide_by_zero() -> float:
     return 1 / 0
-
-
-@task
-def invert(x: int) -> float:
-    return 1 / x
-
-
-@task
-def add_one(x: float) -> float:
-    return x + 1
 
 
 @task

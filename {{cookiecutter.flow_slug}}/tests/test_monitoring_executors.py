@@ -18,19 +18,10 @@ from prefect.executors import DaskExecutor, Executor, LocalDaskExecutor, LocalEx
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow
 
 from .conftest import REGION, use_monitoring
+from .sample_tasks import add_one, invert
 from .sentry_endpoint import SentryEndpoint
 
 CLUSTER_DSN_PARAMETER = "/test/executors/sentry-dsn"
-
-
-@task
-def invert(x: int) -> float:
-    return 1 / x
-
-
-@task
-def add_one(x: float) -> float:
-    return x + 1
 
 
 @task

@@ -17,7 +17,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import boto3
 import pytest
 import sentry_sdk
-from prefect import Flow, task
+from prefect import Flow
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, delivery, startup
 
@@ -28,20 +28,11 @@ from .conftest import (
     run_python,
     use_monitoring,
 )
+from .sample_tasks import add_one, invert
 from .sentry_endpoint import SentryEndpoint
 
 FakeAws = Callable[[str, str], str]
 SHUTDOWN_TIMEOUT = 1.0
-
-
-@task
-def invert(x: int) -> float:
-    return 1 / x
-
-
-@task
-def add_one(x: float) -> float:
-    return x + 1
 
 
 def mixed_flow() -> Flow:
