@@ -1,0 +1,134 @@
+"""How every figure is taken: fresh processes, round-robin repeats, medians.
+
+Each sample is one child process: its wall time, seen from here, and its own peak
+memory (`ru_maxrss` from `os.wait4`, for that child alone). `round_robin` runs every
+variant once per repeat, in an order shuffled with a fixed seed, so that whatever else
+the machine does hits every variant alike.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+SHUFFLE_SEED = 20221205  # fixed: the same order on every run; Prefect 1.4.1's release date
+
+
+@dataclass
+class Process:
+    """One finished child process, as seen from the parent."""
+
+    returncode: int
+    seconds: float
+    end: float  # time.time() when it was reaped
+    max_rss_mib: float
+    marks: dict[str, float] = field(default_factory=dict)  # line marker -> seconds from start
+
+
+def run_process(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    log: IO[bytes] | None = None,
+    marks: Mapping[str, str] | None = None,
+) -> Process:
+    """Run `command` to completion; time it and read its own peak memory.
+
+    `marks` maps a name to a regular expression for an output line (a command that make
+    echoes): the seconds from the start to the first line it matches are recorded under
+    that name.
+    Output goes to `log` (or nowhere).
+    """
+    stdout = subprocess.PIPE if marks else (log or subprocess.DEVNULL)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=cwd, env=dict(env), stdout=stdout, stderr=subprocess.STDOUT
+    )
+    seen: dict[str, float] = {}
+    if marks:
+        for line in process.stdout:
+            now = time.perf_counter() - started
+            if log:
+                log.write(line)
+            text = line.decode(errors="replace").strip()
+            for name, pattern in marks.items():
+                if name not in seen and re.search(pattern, text):
+                    seen[name] = now
+        process.stdout.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Process(
+        returncode=process.returncode,
+        seconds=seconds,
+        end=time.time(),
+        max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        marks=seen,
+    )
+
+
+def round_robin(
+    cells: Iterable[Hashable],
+    repeats: int,
+    measure: Callable[[Any], Any],
+    label: str,
+) -> dict[Any, list[Any]]:
+    """`measure(cell)` `repeats` times for every cell, interleaved and shuffled."""
+    cells = list(cells)
+    rng = random.Random(SHUFFLE_SEED)
+    samples: dict[Any, list[Any]] = {cell: [] for cell in cells}
+    total = repeats * len(cells)
+    done = 0
+    for repeat in range(repeats):
+        order = cells[:]
+        rng.shuffle(order)
+        for cell in order:
+            done += 1
+            progress(f"{label}: repeat {repeat + 1}/{repeats}, run {done}/{total}: {cell}")
+            samples[cell].append(measure(cell))
+    return samples
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(values: Sequence[float]) -> float:
+    """Half the interquartile range, relative to the median: the run-to-run noise."""
+    quartiles = statistics.quantiles(values, n=4, method="inclusive")
+    return (quartiles[2] - quartiles[0]) / 2 / statistics.median(values)
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """This environment minus what ties a child to the template's virtualenv, plus `extra`.
+
+    The SENTRY_* and PREFECT__* variables are removed: each child gets exactly the
+    ones it is given.
+    """
+    venv = TEMPLATE_DIR / ".venv"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"}
+        and not key.startswith(("SENTRY_", "PREFECT__"))
+    }
+    env["PATH"] = os.pathsep.join(
+        entry for entry in env.get("PATH", "").split(os.pathsep) if not entry.startswith(str(venv))
+    )
+    env.update(extra)
+    return env
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

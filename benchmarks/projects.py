@@ -1,0 +1,117 @@
+"""Baking projects with the cookiecutter CLI, and installing them with uv.
+
+Everything is written under one scratch folder; cookiecutter reads and writes nothing
+in the home folder (COOKIECUTTER_CONFIG points at a config inside the scratch folder).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import TEMPLATE_DIR, Process, child_environment, run_process
+
+DEFAULT_PACKAGE = "daily_sales_report"  # the package of a bake with every default answer
+
+# The largest answer combination: the choices that write the most files, and every
+# free-text answer long (500 characters, the bounded ones at their limit). The hooks set
+# no limit on flow_slug and flow_name, but the baked project fails its own lint (lines
+# over 100 characters) from about 35 and 87 characters: they are 32 and 80 here.
+LONG_TEXT = ("A long answer, with words and punctuation; " * 12)[:500]
+LONG_SLUG = "a_long_flow_package_name_xxxxxxx"
+LONG_FLOW_NAME = LONG_TEXT[:80]
+LARGEST = {
+    "project_name": LONG_TEXT,
+    "flow_slug": LONG_SLUG,
+    "flow_name": LONG_FLOW_NAME,
+    "description": LONG_TEXT,
+    "team": LONG_TEXT,
+    "sentry_organization": "o" * 50,
+    "sentry_team": "t" * 50,
+    "slack_channel": "#" + "c" * 80,
+    "aws_region": "ap-southeast-1",
+    "environment": "e" * 32,
+    "prefect_project": LONG_TEXT,
+    "schedule": "0,15,30,45 6-18 1-31 1-12 MON-FRI",
+    "python_version": "3.10",
+    "run_config": "ecs",
+    "executor": "dask_cluster",
+}
+
+
+class Baker:
+    """Bakes into numbered folders under `scratch` with the cookiecutter CLI."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.config = scratch / "cookiecutter-config.yaml"
+        self.config.write_text(
+            f"replay_dir: {scratch / 'replay'}\ncookiecutters_dir: {scratch / 'cookiecutters'}\n"
+        )
+        self.cookiecutter = shutil.which("cookiecutter", path=str(Path(sys.executable).parent))
+        if self.cookiecutter is None:
+            raise SystemExit("cookiecutter is missing: run this with `uv run` from the template")
+        self._count = 0
+
+    def environment(self) -> dict[str, str]:
+        return child_environment(COOKIECUTTER_CONFIG=str(self.config))
+
+    def bake(self, template: Path, answers: dict[str, str]) -> tuple[Process, Path]:
+        """Bake `template` with `answers` into a new folder; the process and the project."""
+        self._count += 1
+        out = self.scratch / f"bake-{self._count:04d}"
+        out.mkdir()
+        command = [self.cookiecutter, "--no-input", "-o", str(out), str(template)]
+        command += [f"{key}={value}" for key, value in answers.items()]
+        with (out.parent / f"bake-{self._count:04d}.log").open("wb") as log:
+            process = run_process(command, env=self.environment(), log=log)
+        if process.returncode != 0:
+            raise SystemExit(f"baking {template} failed: see {log.name}")
+        [project] = [path for path in out.iterdir() if path.is_dir()]
+        return process, project
+
+
+def make_floor_template(folder: Path) -> Path:
+    """The smallest template there is: one answer, one folder, one file."""
+    template = folder / "floor-template"
+    project = template / "{{cookiecutter.project_slug}}"
+    project.mkdir(parents=True)
+    (template / "cookiecutter.json").write_text(json.dumps({"project_slug": "floor"}))
+    (project / "README.md").write_text("# {{ cookiecutter.project_slug }}\n")
+    return template
+
+
+def python_interpreter(version: str) -> str:
+    """The interpreter uv finds for `version`, with every pyenv version visible to it."""
+    env = child_environment()
+    if shutil.which("pyenv"):
+        versions = subprocess.run(
+            ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=True
+        ).stdout
+        env["PYENV_VERSION"] = ":".join(versions.split())
+    found = subprocess.run(
+        ["uv", "python", "find", "--no-project", version], env=env, capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        raise SystemExit(f"no Python {version} here: {found.stderr}")
+    return found.stdout.strip()
+
+
+def sync(project: Path, python: str) -> Path:
+    """`uv sync` the baked project; the Python of its new .venv."""
+    env = child_environment(UV_PYTHON=python)
+    completed = subprocess.run(["uv", "sync"], cwd=project, env=env, capture_output=True)
+    if completed.returncode != 0:
+        raise SystemExit(f"uv sync failed in {project}:\n{completed.stderr.decode()[-3000:]}")
+    return project / ".venv" / "bin" / "python"
+
+
+def template_version() -> str:
+    """The version in the template's pyproject.toml."""
+    for line in (TEMPLATE_DIR / "pyproject.toml").read_text().splitlines():
+        if line.startswith("version = "):
+            return line.split('"')[1]
+    return "unknown"

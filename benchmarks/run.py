@@ -1,0 +1,248 @@
+"""Benchmarks: what the template costs its users. Prints the tables, writes the page.
+
+From the template's folder:
+
+    uv run python benchmarks/run.py             # everything, about 20 minutes on 2 cores
+    uv run python benchmarks/run.py --quick     # one repeat of small workloads, no page
+    uv run python benchmarks/run.py --parts 3 --repeats 5
+
+Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green. The results
+page (docs/benchmarks.md) is rewritten from this run's measurements only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+
+import part_bake  # noqa: E402
+import part_monitoring  # noqa: E402
+from harness import TEMPLATE_DIR, progress  # noqa: E402
+from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
+from report import machine, markdown_page, template_diff, text_table  # noqa: E402
+
+DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3}
+PAGE = TEMPLATE_DIR / "docs" / "benchmarks.md"
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--parts",
+        default="1,2,3,4",
+        help="comma-separated parts to run: 1 overhead, 2 alert, 3 bake, 4 bake to green",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        help="repeats for every part (default: "
+        + ", ".join(f"part {part}: {n}" for part, n in DEFAULT_REPEATS.items())
+        + ")",
+    )
+    parser.add_argument("--tasks", type=int, default=1000, help="mapped tasks in part 1")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 1 repeat, 100 tasks, and no results page unless --output is given",
+    )
+    parser.add_argument("--output", type=Path, help=f"results page (default: {PAGE})")
+    parser.add_argument(
+        "--template",
+        type=Path,
+        default=TEMPLATE_DIR,
+        help="the template to measure (default: this one, as its files are now)",
+    )
+    parser.add_argument(
+        "--candidate",
+        type=Path,
+        help="a copy of the template with a proposed fix to monitoring: parts 1 and 2 add "
+        "it as variant (c'), measured in the same run as (c)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = parser.parse_args(argv)
+    args.parts = {int(part) for part in args.parts.split(",")}
+    if args.quick:
+        args.repeats = args.repeats or 1
+        args.tasks = 100
+    elif args.output is None:
+        args.output = PAGE
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_arguments(argv)
+    repeats = {part: args.repeats or n for part, n in DEFAULT_REPEATS.items()}
+    load_before = os.getloadavg()
+    scratch = Path(tempfile.mkdtemp(prefix="template-benchmarks-"))
+    progress(f"scratch folder: {scratch}")
+    sections = []
+    figures: dict[int, dict] = {}
+    child_python = None
+    try:
+        baker = Baker(scratch)
+        template = args.template.resolve()
+        version = json.loads((template / "cookiecutter.json").read_text())["python_version"]
+        python = python_interpreter(version[0])  # the default answer's Python
+        candidate = args.candidate.resolve() if args.candidate else None
+        templates = part_bake.answer_sets(template)
+
+        if args.parts & {1, 2}:
+            baked = _bake_and_sync(baker, template, python)
+            fixed = _bake_and_sync(baker, candidate, python) if candidate else None
+            children = part_monitoring.Children(baked, scratch, fixed)
+            child_python = f"Python {_version_of(baked.python)}"
+            overhead_figures = None
+            if 1 in args.parts:
+                tables, overhead_figures = part_monitoring.overhead(
+                    children, repeats[1], args.tasks
+                )
+                figures[1] = overhead_figures
+                sections.append(("1. Monitoring overhead", OVERHEAD_INTRO, tables))
+            if 2 in args.parts:
+                tables, figures[2] = part_monitoring.failure_to_alert(
+                    children, repeats[2], overhead_figures
+                )
+                sections.append(("2. Failure to alert", ALERT_INTRO, tables))
+        if 3 in args.parts:
+            tables, figures[3] = part_bake.bake(baker, templates, repeats[3])
+            sections.append(("3. Bake", BAKE_INTRO, tables))
+        if 4 in args.parts:
+            tables, figures[4] = part_bake.bake_to_green(baker, templates, repeats[4], python)
+            child_python = child_python or f"Python {_version_of(Path(python))}"
+            sections.append(("4. Bake to green", GREEN_INTRO, tables))
+    except BaseException:
+        progress(f"stopped: the scratch folder {scratch} is kept, with every log")
+        raise
+    if args.keep:
+        progress(f"kept {scratch}")
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    if args.candidate and args.parts & {1, 2}:
+        diff = template_diff(args.template.resolve(), args.candidate.resolve())
+        sections.append(("Candidate fix (c')", CANDIDATE_INTRO + f"\n\n```diff\n{diff}```", []))
+    machine_lines = machine(args.template.resolve(), child_python, load_before, os.getloadavg())
+    summary = headlines(figures, args.tasks)
+    print("\n".join(["", "Headline figures", "================", *summary]))
+    for _, _, tables in sections:
+        for table in tables:
+            print("\n" + text_table(table))
+    print("\n" + "\n".join(machine_lines))
+    if args.output:
+        command = shlex.join(["uv", "run", "python", "benchmarks/run.py", *argv])
+        args.output.write_text(markdown_page(command, machine_lines, summary, sections))
+        progress(f"wrote {args.output}")
+    return 0
+
+
+def headlines(figures: dict[int, dict], tasks: int) -> list[str]:
+    """The few figures worth quoting, from this run's measurements."""
+    lines = []
+    if 1 in figures:
+        overhead = figures[1]
+
+        def extra(variant: str) -> str:
+            return " and ".join(
+                f"{overhead[(variant, executor, 0)]['flow_ratio'] - 1:+.1%} with {name}"
+                for executor, name in part_monitoring.EXECUTOR_NAMES.items()
+            )
+
+        lines.append(
+            f"- Monitoring: a flow run of {tasks:,} mapped tasks takes {extra('template')} "
+            f"against bare Prefect; the seed's approach {extra('seed')}."
+        )
+        if ("candidate", "local", 0) in overhead:
+            lines.append(f"- With the candidate fix (c'): {extra('candidate')}.")
+    if 2 in figures:
+        alert = figures[2]
+        lines.append(
+            f"- A failing task's event reaches Sentry {alert['latency']['template'] * 1000:.0f} ms "
+            f"after the task raises (the seed's approach: "
+            f"{alert['latency']['seed'] * 1000:.0f} ms)."
+        )
+        lines.append(
+            f"- A Sentry that accepts connections and never answers delays the process exit "
+            f"by {alert[('template', None)]['extra']:.2f} s with the default "
+            f"{part_monitoring.DEFAULT_SHUTDOWN_TIMEOUT:g} s shutdown timeout, and "
+            f"{alert[('template', '1')]['extra']:.2f} s with SENTRY_SHUTDOWN_TIMEOUT=1."
+        )
+    if 3 in figures:
+        bake = figures[3]
+        lines.append(
+            f"- Baking takes {bake['default answers']:.2f} s with the default answers and "
+            f"{bake['largest answers']:.2f} s with the largest, of which "
+            f"{bake['floor']:.2f} s is cookiecutter baking a one-file template."
+        )
+    if 4 in figures and "default answers" in figures[4]:
+        green = figures[4]["default answers"]
+        lines.append(
+            f"- From nothing to a green `make test`: {green['total']:.0f} s (bake "
+            f"{green['bake']:.1f} s, install {green['install']:.1f} s, lint "
+            f"{green['lint']:.1f} s, tests {green['tests']:.1f} s)."
+        )
+    return lines
+
+
+def _bake_and_sync(baker: Baker, template: Path, python: str) -> part_monitoring.Baked:
+    """The template baked with the default answers, installed in its own .venv."""
+    progress(f"baking {template} with the default answers, installing it with {python}")
+    _, project = baker.bake(template.resolve(), {})
+    return part_monitoring.Baked(project, sync(project, python), DEFAULT_PACKAGE)
+
+
+def _version_of(python: Path) -> str:
+    import subprocess
+
+    return subprocess.run(
+        [str(python), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+OVERHEAD_INTRO = (
+    "One flow: a `Parameter`, a task that returns that many integers, and a no-op task "
+    "mapped over them (1,000 children by default), run with `flow.run()` in a fresh "
+    "process at Prefect's default INFO logging. (a) a plain `prefect.Flow`, Sentry never "
+    "imported. (b) the seed's approach (`benchmarks/seed_approach.py`): a plain "
+    "`prefect.Flow` with the seed's `init_base_flow` upstream of the mapped task, "
+    "`sentry_sdk.init(dsn, environment, release)` plus `set_tag`/`set_context`, events "
+    "from the default logging integration. (c) the baked package's `MonitoredFlow`, as the "
+    "generated `flow.py` wires it. (b) and (c) send to the baked project's own "
+    "`tests/sentry_endpoint.py` endpoint, running on 127.0.0.1 in the parent process, with "
+    "SENTRY_DSN, SENTRY_REGION, SENTRY_ENVIRONMENT and SENTRY_RELEASE set. In the failing "
+    "path every tenth task raises."
+)
+CANDIDATE_INTRO = (
+    "(c') in parts 1 and 2 is this template with the change below, a proposed fix baked "
+    "and measured in the same run as (c): the rows (c) and (c') are before and after."
+)
+ALERT_INTRO = (
+    "A flow whose one task raises, (b) and (c) as above, each run in a fresh process; "
+    "the failing path of part 1 adds the latency under a burst of failures."
+)
+BAKE_INTRO = (
+    "The cookiecutter CLI, as a user runs it, against the floor of a one-file template "
+    "baked in the same run. Each bake writes into a new folder; cookiecutter's replay and "
+    "cache folders live in the scratch folder."
+)
+GREEN_INTRO = (
+    "What a new user waits for before the first green test run: bake, then the baked "
+    "project's own `make test` (uv sync into a new .venv, ruff, hadolint, "
+    "check-jsonschema, pytest) on the Python of the default image."
+)
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    status = main(sys.argv[1:])
+    progress(f"done in {time.perf_counter() - started:.0f} s")
+    sys.exit(status)
