@@ -1,19 +1,21 @@
 """How every figure is taken: fresh processes, round-robin repeats, medians.
 
-Each sample is one child process: its wall time, seen from here, and its own peak
-memory (`ru_maxrss` from `os.wait4`, for that child alone). `round_robin` runs every
-variant once per repeat, in an order shuffled with a fixed seed, so that whatever else
-the machine does hits every variant alike.
+Each sample is one child process, started through launch.py: its wall time and its
+own peak memory (`ru_maxrss` from `os.wait4`, free of the orchestrator's own).
+`round_robin` runs every variant once per repeat, in an order shuffled with a fixed
+seed, so that whatever else the machine does hits every variant alike.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 SHUFFLE_SEED = 20221205  # fixed: the same order on every run; Prefect 1.4.1's release date
 
 
@@ -43,38 +46,39 @@ def run_process(
     log: IO[bytes] | None = None,
     marks: Mapping[str, str] | None = None,
 ) -> Process:
-    """Run `command` to completion; time it and read its own peak memory.
+    """Run `command` to completion through launch.py: its wall time and own peak memory.
 
     `marks` maps a name to a regular expression for an output line (a command that make
-    echoes): the seconds from the start to the first line it matches are recorded under
-    that name.
-    Output goes to `log` (or nowhere).
+    echoes): the seconds from the command's start to the first line it matches are
+    recorded under that name. Output goes to `log` (or nowhere).
     """
-    stdout = subprocess.PIPE if marks else (log or subprocess.DEVNULL)
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, env=dict(env), stdout=stdout, stderr=subprocess.STDOUT
-    )
-    seen: dict[str, float] = {}
-    if marks:
-        for line in process.stdout:
-            now = time.perf_counter() - started
-            if log:
-                log.write(line)
-            text = line.decode(errors="replace").strip()
-            for name, pattern in marks.items():
-                if name not in seen and re.search(pattern, text):
-                    seen[name] = now
-        process.stdout.close()
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryDirectory(prefix="launch-") as folder:
+        report = Path(folder) / "process.json"
+        launcher = [sys.executable, "-S", "-E", str(LAUNCHER), str(report), "--", *command]
+        stdout = subprocess.PIPE if marks else (log or subprocess.DEVNULL)
+        process = subprocess.Popen(
+            launcher, cwd=cwd, env=dict(env), stdout=stdout, stderr=subprocess.STDOUT
+        )
+        seen: dict[str, float] = {}  # time.time() of each mark's line
+        if marks:
+            for line in process.stdout:
+                now = time.time()
+                if log:
+                    log.write(line)
+                text = line.decode(errors="replace").strip()
+                for name, pattern in marks.items():
+                    if name not in seen and re.search(pattern, text):
+                        seen[name] = now
+            process.stdout.close()
+        if process.wait() != 0 or not report.exists():
+            raise RuntimeError(f"launch.py failed ({process.returncode}) for {command}")
+        launched = json.loads(report.read_text())
     return Process(
-        returncode=process.returncode,
-        seconds=seconds,
-        end=time.time(),
-        max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
-        marks=seen,
+        returncode=launched["returncode"],
+        seconds=launched["seconds"],
+        end=launched["end"],
+        max_rss_mib=launched["max_rss_kib"] / 1024,  # KiB on Linux
+        marks={name: when - launched["started"] for name, when in seen.items()},
     )
 
 

@@ -19,8 +19,8 @@ FLOWS = Path(__file__).resolve().parent / "flows.py"
 VARIANT_NAMES = {
     "bare": "(a) bare Prefect",
     "seed": "(b) seed's approach",
+    "before": "(c0) before the fixes",
     "template": "(c) this template",
-    "candidate": "(c') candidate fix",
 }
 EXECUTOR_NAMES = {"local": "LocalExecutor", "threads": 'LocalDaskExecutor("threads")'}
 FAIL_EVERY = 10  # the failing path: one task in ten raises
@@ -56,14 +56,16 @@ class Sample:
 class Children:
     """Runs flows.py children, each against an endpoint of its own.
 
-    (a), (b) and (c) run in the template's baked project; (c') a candidate fix, when
-    given, in the project baked from the candidate template, as (c).
+    (a), (b) and (c) run in the template's baked project; (c0), when given, runs as (c)
+    does in the project baked from the template as it was before the fixes. Variants
+    are listed in table order: (c0) right before (c).
     """
 
-    def __init__(self, template: Baked, scratch: Path, candidate: Baked | None = None) -> None:
-        self.baked = {"bare": template, "seed": template, "template": template}
-        if candidate:
-            self.baked["candidate"] = candidate
+    def __init__(self, template: Baked, scratch: Path, before: Baked | None = None) -> None:
+        self.baked = {"bare": template, "seed": template}
+        if before:
+            self.baked["before"] = before
+        self.baked["template"] = template
         self.variants = list(self.baked)
         self.monitored = [variant for variant in self.variants if variant != "bare"]
         self.scratch = scratch
@@ -93,7 +95,7 @@ class Children:
         command = [
             str(baked.python),
             str(FLOWS),
-            f"--variant={'template' if variant == 'candidate' else variant}",
+            f"--variant={'template' if variant == 'before' else variant}",
             f"--executor={executor}",
             f"--tasks={tasks}",
             f"--fail-every={fail_every}",
@@ -153,8 +155,9 @@ def overhead(children: Children, repeats: int, tasks: int) -> tuple[list[Table],
         ],
         notes=[
             "Flow run: `flow.run()` timed inside the child. Process: the child from spawn to "
-            "exit, seen by the parent (imports and Sentry's exit drain included). Peak RSS: "
-            "the child's own `ru_maxrss`. Medians; ratios against (a) in the same run.",
+            "exit (imports and Sentry's exit drain included). Peak RSS: the child's own "
+            "`ru_maxrss`, free of the orchestrator's (see launch.py). Medians; ratios "
+            "against (a) in the same run.",
             "Noise: half the interquartile range of the flow-run times, relative to their median.",
             "Events: events the loopback endpoint received per run (median), against the "
             "task failures in each run.",
@@ -207,6 +210,10 @@ def overhead(children: Children, repeats: int, tasks: int) -> tuple[list[Table],
         ],
         notes=[f"(b), the seed's approach, measured in the same run: {_seed_ratios(figures)}."],
     )
+    if "before" in children.variants:
+        goals.notes.append(
+            "(c0) and (c): the template before and after the fixes, against the same goals."
+        )
     for executor, executor_name in EXECUTOR_NAMES.items():
         seed = figures[("seed", executor, 0)]["flow_ratio"]
         for variant in children.monitored:

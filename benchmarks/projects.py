@@ -57,7 +57,12 @@ class Baker:
         self._count = 0
 
     def environment(self) -> dict[str, str]:
-        return child_environment(COOKIECUTTER_CONFIG=str(self.config))
+        """The CLI's environment: Python keeps the bytecode of what it imports, as it does
+        unless told not to. This machine sets PYTHONDONTWRITEBYTECODE=1, under which every
+        run would compile cookiecutter and Jinja again."""
+        env = child_environment(COOKIECUTTER_CONFIG=str(self.config))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        return env
 
     def bake(self, template: Path, answers: dict[str, str]) -> tuple[Process, Path]:
         """Bake `template` with `answers` into a new folder; the process and the project."""
@@ -101,9 +106,11 @@ def python_interpreter(version: str) -> str:
 
 
 def sync(project: Path, python: str) -> Path:
-    """`uv sync` the baked project; the Python of its new .venv."""
+    """`uv sync` the baked project, compiled to bytecode as pip compiles the flow's image;
+    the Python of its new .venv."""
     env = child_environment(UV_PYTHON=python)
-    completed = subprocess.run(["uv", "sync"], cwd=project, env=env, capture_output=True)
+    command = ["uv", "sync", "--compile-bytecode"]
+    completed = subprocess.run(command, cwd=project, env=env, capture_output=True)
     if completed.returncode != 0:
         raise SystemExit(f"uv sync failed in {project}:\n{completed.stderr.decode()[-3000:]}")
     return project / ".venv" / "bin" / "python"

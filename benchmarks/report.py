@@ -130,26 +130,43 @@ def markdown_page(
 # Files of the template that do not change what is measured: this folder and its page.
 NOT_MEASURED = (":!benchmarks", ":!docs/benchmarks.md")
 SKIPPED_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "benchmarks"}
+# Files at the template's root that its users do not run: left out of the before-and-after
+# diff (the baked project's own files, its README.md included, stay in).
+NOT_RUN = {"docs/benchmarks.md", "uv.lock", "CHANGELOG.md", "README.md"}
 
 
-def template_diff(template: Path, candidate: Path) -> str:
-    """A unified diff of every text file that differs between two copies of the template."""
+def template_diff(before: Path, template: Path) -> str:
+    """A unified diff, from `before` to `template`, of the text files users bake and run."""
 
     def files(root: Path) -> dict[str, Path]:
-        return {
-            path.relative_to(root).as_posix(): path
-            for path in root.rglob("*")
-            if path.is_file() and not SKIPPED_FOLDERS & set(path.relative_to(root).parts)
-        }
+        found = {}
+        for path in root.rglob("*"):
+            relative = path.relative_to(root)
+            if path.is_file() and not SKIPPED_FOLDERS & set(relative.parts):
+                found[relative.as_posix()] = path
+        return {name: path for name, path in found.items() if name not in NOT_RUN}
 
-    ours, theirs = files(template), files(candidate)
+    old, new = files(before), files(template)
     chunks = []
-    for name in sorted(ours.keys() | theirs.keys()):
-        before = _lines(ours.get(name))
-        after = _lines(theirs.get(name))
-        if before != after:
-            chunks += difflib.unified_diff(before, after, f"template/{name}", f"candidate/{name}")
+    for name in sorted(old.keys() | new.keys()):
+        old_lines, new_lines = _lines(old.get(name)), _lines(new.get(name))
+        if old_lines != new_lines:
+            chunks += difflib.unified_diff(
+                old_lines, new_lines, f"before/{name}", f"template/{name}"
+            )
     return "".join(chunks)
+
+
+def source_of(copy: Path) -> str:
+    """A copy of the template: its commit if it is a git work tree of its own, or "a copy"."""
+    top = _command_version(["git", "-C", str(copy), "rev-parse", "--show-toplevel"])
+    if not top or Path(top).resolve() != copy.resolve():
+        return "a copy"
+    commit = _command_version(["git", "-C", str(copy), "rev-parse", "--short", "HEAD"])
+    status = _command_version(
+        ["git", "-C", str(copy), "status", "--porcelain", "--", ".", *NOT_MEASURED]
+    )
+    return f"commit {commit}" + (", with uncommitted changes" if status else "")
 
 
 def _lines(path: Path | None) -> list[str]:

@@ -2,12 +2,16 @@
 
 From the template's folder:
 
-    uv run python benchmarks/run.py             # everything, about 20 minutes on 2 cores
+    uv run python benchmarks/run.py             # everything, about 40 minutes on 2 cores
     uv run python benchmarks/run.py --quick     # one repeat of small workloads, no page
     uv run python benchmarks/run.py --parts 3 --repeats 5
+    uv run python benchmarks/run.py --before ../before  # e.g. a git worktree of a commit
 
-Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green. The results
-page (docs/benchmarks.md) is rewritten from this run's measurements only.
+Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green. With
+--before, parts 1, 2 and 4 also measure the template as it was before a change, as
+variant (c0), in the same run as (c), this template: the page shows before and after,
+and what changed from one to the other. The results page (docs/benchmarks.md) is
+rewritten from this run's measurements only.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import part_bake  # noqa: E402
 import part_monitoring  # noqa: E402
 from harness import TEMPLATE_DIR, progress  # noqa: E402
 from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
-from report import machine, markdown_page, template_diff, text_table  # noqa: E402
+from report import machine, markdown_page, source_of, template_diff, text_table  # noqa: E402
 
 DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3}
 PAGE = TEMPLATE_DIR / "docs" / "benchmarks.md"
@@ -62,10 +66,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help="the template to measure (default: this one, as its files are now)",
     )
     parser.add_argument(
-        "--candidate",
+        "--before",
         type=Path,
-        help="a copy of the template with a proposed fix to monitoring: parts 1 and 2 add "
-        "it as variant (c'), measured in the same run as (c)",
+        help="the template as it was before a change (e.g. a git worktree of an earlier "
+        "commit): parts 1, 2 and 4 measure it too, as (c0), in the same run",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
@@ -84,6 +88,7 @@ def main(argv: list[str]) -> int:
     load_before = os.getloadavg()
     scratch = Path(tempfile.mkdtemp(prefix="template-benchmarks-"))
     progress(f"scratch folder: {scratch}")
+    before_section = _before_section(args)  # read before baking: the files then baked
     sections = []
     figures: dict[int, dict] = {}
     child_python = None
@@ -92,13 +97,12 @@ def main(argv: list[str]) -> int:
         template = args.template.resolve()
         version = json.loads((template / "cookiecutter.json").read_text())["python_version"]
         python = python_interpreter(version[0])  # the default answer's Python
-        candidate = args.candidate.resolve() if args.candidate else None
-        templates = part_bake.answer_sets(template)
+        before = args.before.resolve() if args.before else None
 
         if args.parts & {1, 2}:
             baked = _bake_and_sync(baker, template, python)
-            fixed = _bake_and_sync(baker, candidate, python) if candidate else None
-            children = part_monitoring.Children(baked, scratch, fixed)
+            unfixed = _bake_and_sync(baker, before, python) if before else None
+            children = part_monitoring.Children(baked, scratch, unfixed)
             child_python = f"Python {_version_of(baked.python)}"
             overhead_figures = None
             if 1 in args.parts:
@@ -106,19 +110,23 @@ def main(argv: list[str]) -> int:
                     children, repeats[1], args.tasks
                 )
                 figures[1] = overhead_figures
-                sections.append(("1. Monitoring overhead", OVERHEAD_INTRO, tables))
+                intro = OVERHEAD_INTRO + (BEFORE_NOTE if before else "")
+                sections.append(("1. Monitoring overhead", intro, tables))
             if 2 in args.parts:
                 tables, figures[2] = part_monitoring.failure_to_alert(
                     children, repeats[2], overhead_figures
                 )
                 sections.append(("2. Failure to alert", ALERT_INTRO, tables))
         if 3 in args.parts:
+            templates = part_bake.answer_sets(template)
             tables, figures[3] = part_bake.bake(baker, templates, repeats[3])
             sections.append(("3. Bake", BAKE_INTRO, tables))
         if 4 in args.parts:
+            templates = part_bake.answer_sets(template, before)
             tables, figures[4] = part_bake.bake_to_green(baker, templates, repeats[4], python)
             child_python = child_python or f"Python {_version_of(Path(python))}"
-            sections.append(("4. Bake to green", GREEN_INTRO, tables))
+            intro = GREEN_INTRO + (GREEN_BEFORE_NOTE if before else "")
+            sections.append(("4. Bake to green", intro, tables))
     except BaseException:
         progress(f"stopped: the scratch folder {scratch} is kept, with every log")
         raise
@@ -127,9 +135,8 @@ def main(argv: list[str]) -> int:
     else:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    if args.candidate and args.parts & {1, 2}:
-        diff = template_diff(args.template.resolve(), args.candidate.resolve())
-        sections.append(("Candidate fix (c')", CANDIDATE_INTRO + f"\n\n```diff\n{diff}```", []))
+    if before_section:
+        sections.append(before_section)
     machine_lines = machine(args.template.resolve(), child_python, load_before, os.getloadavg())
     summary = headlines(figures, args.tasks)
     print("\n".join(["", "Headline figures", "================", *summary]))
@@ -138,7 +145,8 @@ def main(argv: list[str]) -> int:
             print("\n" + text_table(table))
     print("\n" + "\n".join(machine_lines))
     if args.output:
-        command = shlex.join(["uv", "run", "python", "benchmarks/run.py", *argv])
+        shown = [arg for arg in argv if arg != "--keep"]  # changes no figure
+        command = shlex.join(["uv", "run", "python", "benchmarks/run.py", *shown])
         args.output.write_text(markdown_page(command, machine_lines, summary, sections))
         progress(f"wrote {args.output}")
     return 0
@@ -160,8 +168,8 @@ def headlines(figures: dict[int, dict], tasks: int) -> list[str]:
             f"- Monitoring: a flow run of {tasks:,} mapped tasks takes {extra('template')} "
             f"against bare Prefect; the seed's approach {extra('seed')}."
         )
-        if ("candidate", "local", 0) in overhead:
-            lines.append(f"- With the candidate fix (c'): {extra('candidate')}.")
+        if ("before", "local", 0) in overhead:
+            lines.append(f"- Before the fixes (c0): {extra('before')}.")
     if 2 in figures:
         alert = figures[2]
         lines.append(
@@ -175,6 +183,13 @@ def headlines(figures: dict[int, dict], tasks: int) -> list[str]:
             f"{part_monitoring.DEFAULT_SHUTDOWN_TIMEOUT:g} s shutdown timeout, and "
             f"{alert[('template', '1')]['extra']:.2f} s with SENTRY_SHUTDOWN_TIMEOUT=1."
         )
+        if "before" in alert["latency"]:
+            lines.append(
+                f"- Before the fixes (c0): the event reaches Sentry "
+                f"{alert['latency']['before'] * 1000:.0f} ms after the task raises, and the "
+                f"hanging Sentry delays the exit by {alert[('before', None)]['extra']:.2f} s "
+                f"with the default timeout."
+            )
     if 3 in figures:
         bake = figures[3]
         lines.append(
@@ -182,14 +197,29 @@ def headlines(figures: dict[int, dict], tasks: int) -> list[str]:
             f"{bake['largest answers']:.2f} s with the largest, of which "
             f"{bake['floor']:.2f} s is cookiecutter baking a one-file template."
         )
-    if 4 in figures and "default answers" in figures[4]:
-        green = figures[4]["default answers"]
+    if 4 in figures and part_bake.DEFAULT_ANSWERS in figures[4]:
+        green = figures[4][part_bake.DEFAULT_ANSWERS]
         lines.append(
             f"- From nothing to a green `make test`: {green['total']:.0f} s (bake "
             f"{green['bake']:.1f} s, install {green['install']:.1f} s, lint "
             f"{green['lint']:.1f} s, tests {green['tests']:.1f} s)."
         )
+    if 4 in figures and part_bake.BEFORE_ANSWERS in figures[4]:
+        green = figures[4][part_bake.BEFORE_ANSWERS]
+        lines.append(f"- Before the fixes (c0): {green['total']:.0f} s.")
     return lines
+
+
+def _before_section(args: argparse.Namespace) -> tuple[str, str, list] | None:
+    """The diff from --before to the template, for the page's last section."""
+    if not (args.before and args.parts & {1, 2, 4}):
+        return None
+    before, template = args.before.resolve(), args.template.resolve()
+    diff = template_diff(before, template) or "(no difference)\n"
+    *others, last = [str(part) for part in sorted(args.parts & {1, 2, 4})]
+    parts = f"parts {', '.join(others)} and {last}" if others else f"part {last}"
+    intro = BEFORE_INTRO.format(parts=parts, source=source_of(before))
+    return BEFORE_TITLE, intro + f"\n\n```diff\n{diff}```", []
 
 
 def _bake_and_sync(baker: Baker, template: Path, python: str) -> part_monitoring.Baked:
@@ -222,9 +252,18 @@ OVERHEAD_INTRO = (
     "SENTRY_DSN, SENTRY_REGION, SENTRY_ENVIRONMENT and SENTRY_RELEASE set. In the failing "
     "path every tenth task raises."
 )
-CANDIDATE_INTRO = (
-    "(c') in parts 1 and 2 is this template with the change below, a proposed fix baked "
-    "and measured in the same run as (c): the rows (c) and (c') are before and after."
+BEFORE_NOTE = (
+    " (c0): as (c), but baked from the template as it was before the fixes (see the last section)."
+)
+GREEN_BEFORE_NOTE = (
+    " The row for (c0) bakes the template as it was before the fixes (see the last section)."
+)
+BEFORE_TITLE = "Before and after: what changed from (c0) to (c)"
+BEFORE_INTRO = (
+    "(c0) in {parts} is the template at {source}, baked and measured in the same "
+    "run as (c), this template: the rows (c0) and (c) are before and after. The change "
+    "from one to the other, in the files a user bakes and runs (the template's own "
+    "README.md, CHANGELOG.md, uv.lock and benchmarks left out):"
 )
 ALERT_INTRO = (
     "A flow whose one task raises, (b) and (c) as above, each run in a fresh process; "

@@ -14,6 +14,8 @@ import time
 from typing import Dict, Iterator, List, Tuple
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 import sentry_sdk
 from moto.server import ThreadedMotoServer
@@ -50,6 +52,16 @@ DSN_PARAMETER = "/test/flow/sentry-dsn"
 REGION = "eu-west-1"
 # The discard port: nothing answers there, so a stray AWS call fails at once, locally.
 NO_AWS = "http://127.0.0.1:9"
+# botocore's service descriptions, parsed once for the whole run: every new session
+# would parse megabytes of JSON again, a quarter of the suite's time.
+AWS_DATA = botocore.loaders.create_loader()
+
+
+def aws_session() -> boto3.session.Session:
+    """A new AWS session, as a new process starts with, sharing the parsed descriptions."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", AWS_DATA)
+    return boto3.session.Session(botocore_session=core)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,7 +84,8 @@ def offline_aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def fresh_monitoring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts with monitoring off and its state reset."""
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it keeps the credentials it found
+    # A new default session: the last one keeps the credentials it found.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", aws_session())
     monkeypatch.setattr(startup, "_started_pid", None)
     monkeypatch.setattr(startup, "_options", None)
     monkeypatch.setattr(delivery, "_problem", None)
@@ -117,7 +130,7 @@ def use_monitoring(
 ) -> None:
     """Store `dsn` in moto's SSM and set the four SENTRY_* variables, as the image does."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
-    ssm = boto3.session.Session().client("ssm")  # not the default session the flow uses
+    ssm = aws_session().client("ssm")  # not the default session the flow uses
     ssm.put_parameter(Name=parameter, Value=dsn, Type="SecureString", Overwrite=True)
     monkeypatch.setenv(startup.SENTRY_DSN_SSM_PARAMETER_NAME, parameter)
     monkeypatch.setenv(startup.SENTRY_REGION_ENV_NAME, REGION)

@@ -188,14 +188,28 @@ def test_a_task_that_prefect_does_not_retry_for_its_error_is_reported_at_once(
     assert event["tags"]["task_run_count"] == "1"
 
 
-def test_prefect_log_lines_come_along_as_breadcrumbs(monitoring_env: SentryEndpoint) -> None:
-    failing_flow().run()
+@task
+def skip_rows_then_fail() -> None:
+    logger = prefect.context.get("logger")
+    logger.info("loaded 7 rows")
+    logger.warning("skipped 3 rows without a date")
+    raise ValueError("no rows left")
+
+
+def test_warnings_and_errors_come_along_as_breadcrumbs_info_lines_do_not(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    with MonitoredFlow("Logging flow") as flow:
+        skip_rows_then_fail()
+    flow.run()
     sentry_sdk.flush()
 
     [event] = monitoring_env.events(expected=1)
-    crumbs = [(c.get("category"), c.get("message", "")) for c in event["breadcrumbs"]["values"]]
-    assert ("prefect.TaskRunner", "Task 'invert': Starting task run...") in crumbs
-    assert any("Exception encountered during task execution" in message for _, message in crumbs)
+    crumbs = [crumb.get("message", "") for crumb in event["breadcrumbs"]["values"]]
+    assert "skipped 3 rows without a date" in crumbs
+    assert "loaded 7 rows" not in crumbs
+    assert not any("Starting task run" in message for message in crumbs)
+    assert "modules" not in event  # the installed packages: the release pins them
 
 
 def test_a_flow_that_fails_by_itself_is_reported_once(

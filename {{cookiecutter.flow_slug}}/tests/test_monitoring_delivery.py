@@ -24,9 +24,11 @@ RUNS = int(os.environ.get("DELIVERY_RUNS", "20"))
 # which starts Sentry itself, runs a failing flow, and ends through the interpreter's
 # exit handlers as any flow run process does. Two run at a time.
 FORKED_RUNS = """
+import gc
 import os
 import sys
 
+import boto3
 from prefect import task
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow
@@ -43,6 +45,8 @@ def run_once(run: int) -> None:
     flow.run()
 
 
+boto3.client("ssm")  # botocore parses its service descriptions here, not in every run
+gc.freeze()  # or each run's exit would collect every object it shares with this one
 running, exit_codes = set(), []
 for run in range(int(os.environ["DELIVERY_RUNS"])):
     if len(running) == 2:

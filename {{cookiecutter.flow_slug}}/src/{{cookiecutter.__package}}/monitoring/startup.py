@@ -12,6 +12,7 @@ from botocore.config import Config
 from prefect.utilities.logging import get_logger
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
 from . import events  # noqa: F401 - registers its event processors before the SDK's own
@@ -108,12 +109,24 @@ def _read_options() -> Optional[Dict[str, Any]]:
         "include_local_variables": INCLUDE_LOCAL_VARIABLES,
         "before_send": scrub_event,
         "transport": WarningTransport,
-        "integrations": [LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
+        # Breadcrumbs from warnings and errors only: Prefect logs two INFO lines per task
+        # run, and each would cost every task run a breadcrumb and every event a hundred
+        # lines to carry. The whole log is in the Prefect UI, one click from the event.
+        "integrations": [
+            LoggingIntegration(
+                level=logging.WARNING, event_level=logging.ERROR, sentry_logs_level=None
+            )
+        ],
         # Only the SDK's defaults: none of the integrations it would enable for whatever
         # libraries happen to be installed (web frameworks, boto3 spans, ...).
         "auto_enabling_integrations": False,
-        # delivery.flush_at_exit takes its place: the same bounded wait, plus a warning.
-        "disabled_integrations": [AtexitIntegration],
+        "disabled_integrations": [
+            # delivery.flush_at_exit takes its place: the same bounded wait, plus a warning.
+            AtexitIntegration,
+            # The list of installed packages: the release pins it already (uv.lock), and
+            # reading it costs each process a quarter of a second at its first event.
+            ModulesIntegration,
+        ],
     }
 
 
