@@ -13,6 +13,7 @@ from prefect.utilities.logging import get_logger
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
+from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
 from . import events  # noqa: F401 - registers its event processors before the SDK's own
@@ -126,6 +127,9 @@ def _read_options() -> Optional[Dict[str, Any]]:
             # The list of installed packages: the release pins it already (uv.lock), and
             # reading it costs each process a quarter of a second at its first event.
             ModulesIntegration,
+            # Scope copying into every thread and thread-pool task (Dask's too): events
+            # read their tags from prefect.context, which Prefect sets in each thread.
+            ThreadingIntegration,
         ],
     }
 
