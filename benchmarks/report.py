@@ -162,11 +162,7 @@ def source_of(copy: Path) -> str:
     top = _command_version(["git", "-C", str(copy), "rev-parse", "--show-toplevel"])
     if not top or Path(top).resolve() != copy.resolve():
         return "a copy"
-    commit = _command_version(["git", "-C", str(copy), "rev-parse", "--short", "HEAD"])
-    status = _command_version(
-        ["git", "-C", str(copy), "status", "--porcelain", "--", ".", *NOT_MEASURED]
-    )
-    return f"commit {commit}" + (", with uncommitted changes" if status else "")
+    return _template_state(copy)
 
 
 def _lines(path: Path | None) -> list[str]:
