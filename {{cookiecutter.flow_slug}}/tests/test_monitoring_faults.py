@@ -16,6 +16,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import sentry_sdk
+from botocore.retries.standard import ExponentialBackoff
 from prefect import Flow
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, delivery, startup
@@ -31,7 +32,7 @@ from .conftest import (
 from .sample_tasks import add_one, invert
 from .sentry_endpoint import SentryEndpoint
 
-FakeAws = Callable[[str, str], str]
+FakeAws = Callable[[str, str], SentryEndpoint]
 SHUTDOWN_TIMEOUT = 1.0
 
 
@@ -60,10 +61,10 @@ def fake_aws() -> Iterator[FakeAws]:
     """Start AWS endpoints on 127.0.0.1 answering every call with one error, as AWS words it."""
     endpoints: List[SentryEndpoint] = []
 
-    def answering(error: str, message: str) -> str:
+    def answering(error: str, message: str) -> SentryEndpoint:
         reply = json.dumps({"__type": error, "message": message}).encode()
         endpoints.append(SentryEndpoint(status=400, reply=reply).start())
-        return endpoints[-1].url
+        return endpoints[-1]
 
     yield answering
     for endpoint in endpoints:
@@ -84,7 +85,7 @@ def parameter_missing(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> Non
 
 def access_denied(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
     message = "User: arn:aws:sts::123456789012:assumed-role/flow is not authorized to perform"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fake_aws("AccessDeniedException", message))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fake_aws("AccessDeniedException", message).url)
 
 
 def no_credentials(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
@@ -98,7 +99,13 @@ def no_region(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
 
 
 def throttled(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fake_aws("ThrottlingException", "Rate exceeded"))
+    retry_at_once(monkeypatch)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", fake_aws("ThrottlingException", "Rate exceeded").url)
+
+
+def retry_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry throttled calls at once, not after botocore's random waits of up to 1, 2, 4 s."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
 
 
 def malformed_dsn(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
@@ -139,6 +146,18 @@ def test_a_dsn_that_cannot_be_read_turns_monitoring_off_with_one_warning(
     [warning] = monitoring_warnings(caplog, "Sentry is off")
     assert named in warning
     assert monitoring_env.bodies == []
+
+
+def test_a_throttled_dsn_read_is_retried_before_monitoring_turns_off(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws
+) -> None:
+    retry_at_once(monkeypatch)
+    ssm = fake_aws("ThrottlingException", "Rate exceeded")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", ssm.url)
+
+    assert startup.init_sentry() is False
+    # SSM_CLIENT_CONFIG: botocore counts "max_attempts" as retries, after the first try.
+    assert len(ssm.bodies) == 1 + 3
 
 
 def broken_sentries() -> Dict[str, Tuple[Optional[SentryEndpoint], str]]:

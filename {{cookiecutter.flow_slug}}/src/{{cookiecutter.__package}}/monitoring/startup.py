@@ -30,7 +30,8 @@ SENTRY_DSN_ENV_NAME = "SENTRY_DSN"
 # Frame locals of data tasks hold rows of customer data, which must stay in our network:
 # the stack trace says where a task failed, the Prefect logs say with which inputs.
 INCLUDE_LOCAL_VARIABLES = False
-# An SSM parameter that cannot be read gives up after seconds, not after a minute of retries.
+# An SSM parameter that cannot be read gives up after seconds, not after a minute of
+# retries: the first try and at most three retries ("max_attempts" counts retries).
 SSM_CLIENT_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )
