@@ -48,6 +48,7 @@ ALWAYS = {
     f"{PACKAGE}/tasks.py",
     "tests/__init__.py",
     "tests/conftest.py",
+    "tests/fixtures.py",
     "tests/sample_tasks.py",
     "tests/sentry_endpoint.py",
     "tests/test_deployment.py",

@@ -20,7 +20,7 @@ from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, init_base_flo
 from {{ cookiecutter.__package }}.monitoring.delivery import SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME
 from {{ cookiecutter.__package }}.monitoring.events import PREFECT_TENANT_SLUG_ENV_NAME
 
-from .conftest import REGION, monitoring_warnings, outcome
+from .fixtures import REGION, monitoring_warnings, outcome
 from .sample_tasks import add_one, invert
 from .sentry_endpoint import SentryEndpoint
 

@@ -14,7 +14,7 @@ import pytest
 
 from {{ cookiecutter.__package }}.monitoring import __main__ as check_command
 
-from .conftest import run_python
+from .fixtures import run_python
 from .sentry_endpoint import SentryEndpoint
 
 # DELIVERY_RUNS=200 make test: a longer proof.

@@ -17,7 +17,7 @@ from prefect.executors import DaskExecutor, Executor, LocalDaskExecutor, LocalEx
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow
 
-from .conftest import REGION, use_monitoring
+from .fixtures import REGION, use_monitoring
 from .sample_tasks import add_one, invert
 from .sentry_endpoint import SentryEndpoint
 

@@ -21,7 +21,7 @@ from prefect import Flow
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, delivery, startup
 
-from .conftest import (
+from .fixtures import (
     MONITORING_VARIABLES,
     aws_session,
     monitoring_warnings,
