@@ -32,6 +32,7 @@ ALWAYS = {
     "Makefile",
     "README.md",
     "pyproject.toml",
+    "uv.lock",
     f"{PACKAGE}/__init__.py",
     f"{PACKAGE}/deployment/__init__.py",
     f"{PACKAGE}/deployment/executor.py",

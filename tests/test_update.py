@@ -12,6 +12,7 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
+from scripts import lock
 from tests.answers import COMBINATIONS
 from tests.conftest import TEMPLATE_DIR, project_files
 
@@ -64,17 +65,22 @@ def test_cruft_update_brings_template_changes_and_keeps_team_edits(
     commit_all(project, "Baked with cruft")
     flow_module = project / "src/daily_sales_report/flow.py"
     flow_module.write_text(flow_module.read_text() + TEAM_EDIT)
+    team_lock = (project / "uv.lock").read_text() + TEAM_EDIT  # as Dependabot moves it
+    (project / "uv.lock").write_text(team_lock)
     commit_all(project, "The team's work")
 
     owned = template_repo / "{{cookiecutter.flow_slug}}/Makefile"
     owned.write_text(owned.read_text() + TEMPLATE_EDIT)
-    commit_all(template_repo, "A template-owned file changes")
+    template_lock = template_repo / lock.template_lock("3.10").relative_to(TEMPLATE_DIR)
+    template_lock.write_text(template_lock.read_text() + TEMPLATE_EDIT)
+    commit_all(template_repo, "A template-owned file changes, and the template re-locks")
     assert not cruft.check(project)
 
     assert cruft.update(project, skip_apply_ask=True)
 
     assert (project / "Makefile").read_text().endswith(TEMPLATE_EDIT)
     assert flow_module.read_text().endswith(TEAM_EDIT)
+    assert (project / "uv.lock").read_text() == team_lock  # the workflow re-locks instead
     assert not list(project.rglob("*.rej"))
     assert cruft.check(project)
 

@@ -1,0 +1,97 @@
+"""Re-lock the dependencies a baked project ships with: `uv run python scripts/lock.py`.
+
+A baked project comes with a `uv.lock`, so that its first `make test` installs the set
+of packages this template was tested with, without resolving them again. There is one
+lock per `python_version` choice (the pins differ), rendered from the filename
+conditionals in `{{cookiecutter.flow_slug}}/`. Only the project's own name varies
+between answers: it is the one template variable in a lock.
+
+Run this after changing the baked `pyproject.toml`; `tests/test_lock.py` fails until
+you do. It bakes the template with each Python version, runs `uv lock` in the baked
+project, which keeps every pin its requirements still allow (`--upgrade`: the newest
+versions instead), and writes the lock back into the template.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = TEMPLATE_DIR / "{{cookiecutter.flow_slug}}"
+NAME_VARIABLE = "{{ cookiecutter.__distribution }}"
+
+
+def python_versions() -> list[str]:
+    """The `python_version` choices in cookiecutter.json."""
+    return json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
+
+
+def template_lock(python_version: str) -> Path:
+    """The template file that a bake with `python_version` renders into `uv.lock`."""
+    condition = f"cookiecutter.python_version == '{python_version}'"
+    return PROJECT_DIR / f"{{% if {condition} %}}uv.lock{{% endif %}}"
+
+
+def to_template(lock: str, distribution: str) -> str:
+    """`lock` with the baked project's name, which uv writes once, as a template variable."""
+    line = f'name = "{distribution}"\n'
+    if lock.count(line) != 1:
+        raise ValueError(f"expected the line {line.strip()!r} once in the lock")
+    return lock.replace(line, f'name = "{NAME_VARIABLE}"\n')
+
+
+def uv_environment() -> dict[str, str]:
+    """This environment without the template's own virtualenv, which uv would warn about."""
+    return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+
+
+def relock(python_version: str, upgrade: bool, scratch: Path) -> bool:
+    """Lock the project baked with `python_version`; whether the template's lock changed."""
+    os.environ["COOKIECUTTER_CONFIG"] = str(scratch / "cookiecutter-config.yaml")
+    (scratch / "cookiecutter-config.yaml").write_text(
+        f"replay_dir: {scratch / 'replay'}\ncookiecutters_dir: {scratch / 'cookiecutters'}\n"
+    )
+    project = Path(
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            extra_context={"python_version": python_version},
+            output_dir=str(scratch / python_version),
+        )
+    )
+    command = ["uv", "lock", *(["--upgrade"] if upgrade else [])]
+    subprocess.run(command, cwd=project, env=uv_environment(), check=True)
+    distribution = tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
+    locked = to_template((project / "uv.lock").read_text(), distribution)
+    target = template_lock(python_version)
+    if target.exists() and target.read_text() == locked:
+        return False
+    target.write_text(locked)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--upgrade", action="store_true", help="lock the newest versions the pins allow"
+    )
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        for version in python_versions():
+            changed = relock(version, args.upgrade, Path(scratch))
+            name = template_lock(version).relative_to(TEMPLATE_DIR)
+            print(f"{name}: {'updated' if changed else 'unchanged'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
