@@ -129,10 +129,11 @@ def markdown_page(
 
 # Files of the template that do not change what is measured: this folder and its page.
 NOT_MEASURED = (":!benchmarks", ":!docs/benchmarks.md")
-SKIPPED_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "benchmarks"}
-# Files at the template's root that its users do not run: left out of the before-and-after
-# diff (the baked project's own files, its README.md included, stay in).
-NOT_RUN = {"docs/benchmarks.md", "uv.lock", "CHANGELOG.md", "README.md"}
+SKIPPED_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+# What users of the template do not bake or run: left out of the before-and-after diff
+# (the baked project's own files, its README.md and tests included, stay in).
+NOT_RUN_FOLDERS = {"benchmarks", "docs", "scripts", "tests"}  # at the template's root
+NOT_RUN = {"uv.lock", "CHANGELOG.md", "README.md"}
 
 
 def template_diff(before: Path, template: Path) -> str:
@@ -142,7 +143,8 @@ def template_diff(before: Path, template: Path) -> str:
         found = {}
         for path in root.rglob("*"):
             relative = path.relative_to(root)
-            if path.is_file() and not SKIPPED_FOLDERS & set(relative.parts):
+            skipped = SKIPPED_FOLDERS & set(relative.parts) or relative.parts[0] in NOT_RUN_FOLDERS
+            if path.is_file() and not skipped:
                 found[relative.as_posix()] = path
         return {name: path for name, path in found.items() if name not in NOT_RUN}
 
@@ -150,10 +152,12 @@ def template_diff(before: Path, template: Path) -> str:
     chunks = []
     for name in sorted(old.keys() | new.keys()):
         old_lines, new_lines = _lines(old.get(name)), _lines(new.get(name))
-        if old_lines != new_lines:
-            chunks += difflib.unified_diff(
-                old_lines, new_lines, f"before/{name}", f"template/{name}"
-            )
+        if old_lines == new_lines:
+            continue
+        if "uv.lock" in Path(name).name:  # the baked locks: thousands of lines of pins
+            old_lines = [f"(a lock file of {len(old_lines)} lines)\n"] if old_lines else []
+            new_lines = [f"(a lock file of {len(new_lines)} lines)\n"]
+        chunks += difflib.unified_diff(old_lines, new_lines, f"before/{name}", f"template/{name}")
     return "".join(chunks)
 
 

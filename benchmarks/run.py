@@ -263,7 +263,7 @@ BEFORE_INTRO = (
     "(c0) in {parts} is the template at {source}, baked and measured in the same "
     "run as (c), this template: the rows (c0) and (c) are before and after. The change "
     "from one to the other, in the files a user bakes and runs (the template's own "
-    "README.md, CHANGELOG.md, uv.lock and benchmarks left out):"
+    "tests, scripts, docs, benchmarks, README.md, CHANGELOG.md and uv.lock left out):"
 )
 ALERT_INTRO = (
     "A flow whose one task raises, (b) and (c) as above, each run in a fresh process; "
