@@ -87,26 +87,11 @@ class Children:
         baked = self.baked[variant]
         server = self.endpoint_class() if endpoint == "healthy" else BlackHole()
         server.start()
-        variables = {"PREFECT__LOGGING__LEVEL": "INFO"}
-        if variant != "bare":
-            variables.update(SENTRY_VARIABLES, SENTRY_DSN=server.dsn)
-        if shutdown_timeout is not None:
-            variables["SENTRY_SHUTDOWN_TIMEOUT"] = shutdown_timeout
-        command = [
-            str(baked.python),
-            str(FLOWS),
-            f"--variant={'template' if variant == 'before' else variant}",
-            f"--executor={executor}",
-            f"--tasks={tasks}",
-            f"--fail-every={fail_every}",
-            f"--package={baked.package}",
-            f"--result={result}",
-        ]
+        command = self.command(variant, executor, tasks, fail_every, result)
+        env = self.environment(variant, server.dsn, shutdown_timeout)
         try:
             with log.open("wb") as output:
-                process = run_process(
-                    command, env=child_environment(**variables), cwd=baked.project, log=output
-                )
+                process = run_process(command, env=env, cwd=baked.project, log=output)
             if process.returncode != 0 or not result.exists():
                 raise SystemExit(f"benchmark child failed ({process.returncode}): see {log}")
             child = json.loads(result.read_text())
@@ -121,6 +106,33 @@ class Children:
             )
         finally:
             server.stop()
+
+    def command(
+        self, variant: str, executor: str, tasks: int, fail_every: int, result: Path
+    ) -> list[str]:
+        """The flows.py command line of one child."""
+        baked = self.baked[variant]
+        return [
+            str(baked.python),
+            str(FLOWS),
+            f"--variant={'template' if variant == 'before' else variant}",
+            f"--executor={executor}",
+            f"--tasks={tasks}",
+            f"--fail-every={fail_every}",
+            f"--package={baked.package}",
+            f"--result={result}",
+        ]
+
+    def environment(
+        self, variant: str, dsn: str, shutdown_timeout: str | None = None, **extra: str
+    ) -> dict[str, str]:
+        """The environment of one child: Prefect at INFO; Sentry's variables when monitored."""
+        variables = {"PREFECT__LOGGING__LEVEL": "INFO", **extra}
+        if variant != "bare":
+            variables.update(SENTRY_VARIABLES, SENTRY_DSN=dsn)
+        if shutdown_timeout is not None:
+            variables["SENTRY_SHUTDOWN_TIMEOUT"] = shutdown_timeout
+        return child_environment(**variables)
 
 
 def overhead(children: Children, repeats: int, tasks: int) -> tuple[list[Table], dict]:

@@ -2,12 +2,13 @@
 
 From the template's folder:
 
-    uv run python benchmarks/run.py             # everything, about 40 minutes on 2 cores
+    uv run python benchmarks/run.py             # everything, about 45 minutes on 2 cores
     uv run python benchmarks/run.py --quick     # one repeat of small workloads, no page
     uv run python benchmarks/run.py --parts 3 --repeats 5
     uv run python benchmarks/run.py --before ../before  # e.g. a git worktree of a commit
 
-Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green. With
+Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green, 5 monitoring
+overhead counted in instructions (callgrind: needs valgrind). With
 --before, parts 1, 2 and 4 also measure the template as it was before a change, as
 variant (c0), in the same run as (c), this template: the page shows before and after,
 and what changed from one to the other. The results page (docs/benchmarks.md) is
@@ -29,12 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
 
 import part_bake  # noqa: E402
+import part_instructions  # noqa: E402
 import part_monitoring  # noqa: E402
 from harness import TEMPLATE_DIR, progress  # noqa: E402
 from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
 from report import machine, markdown_page, source_of, template_diff, text_table  # noqa: E402
 
-DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3}
+DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3}  # part 5: hash seeds
 PAGE = TEMPLATE_DIR / "docs" / "benchmarks.md"
 
 
@@ -42,8 +44,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--parts",
-        default="1,2,3,4",
-        help="comma-separated parts to run: 1 overhead, 2 alert, 3 bake, 4 bake to green",
+        default="1,2,3,4,5",
+        help="comma-separated parts to run: 1 overhead, 2 alert, 3 bake, 4 bake to green, "
+        "5 overhead in instructions",
     )
     parser.add_argument(
         "--repeats",
@@ -53,6 +56,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         + ")",
     )
     parser.add_argument("--tasks", type=int, default=1000, help="mapped tasks in part 1")
+    parser.add_argument(
+        "--counted-tasks",
+        help="the two flow sizes of part 5, in mapped tasks (under callgrind; default: 10,50)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -77,8 +84,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     if args.quick:
         args.repeats = args.repeats or 1
         args.tasks = 100
+        args.counted_tasks = args.counted_tasks or "5,10"
     elif args.output is None:
         args.output = PAGE
+    small, large = (int(size) for size in (args.counted_tasks or "10,50").split(","))
+    args.counted_tasks = (small, large)
     return args
 
 
@@ -99,7 +109,7 @@ def main(argv: list[str]) -> int:
         python = python_interpreter(version[0])  # the default answer's Python
         before = args.before.resolve() if args.before else None
 
-        if args.parts & {1, 2}:
+        if args.parts & {1, 2, 5}:
             baked = _bake_and_sync(baker, template, python)
             unfixed = _bake_and_sync(baker, before, python) if before else None
             children = part_monitoring.Children(baked, scratch, unfixed)
@@ -117,6 +127,13 @@ def main(argv: list[str]) -> int:
                     children, repeats[2], overhead_figures
                 )
                 sections.append(("2. Failure to alert", ALERT_INTRO, tables))
+            if 5 in args.parts:
+                tables, figures[5] = part_instructions.instructions(
+                    children, repeats[5], args.counted_tasks, args.tasks
+                )
+                counted = COUNTED_INTRO + (BEFORE_NOTE if before else "")
+                title = "5. Monitoring overhead, counted in instructions"
+                sections.append((title, counted, tables))
         if 3 in args.parts:
             templates = part_bake.answer_sets(template)
             tables, figures[3] = part_bake.bake(baker, templates, repeats[3])
@@ -138,7 +155,7 @@ def main(argv: list[str]) -> int:
     if before_section:
         sections.append(before_section)
     machine_lines = machine(args.template.resolve(), child_python, load_before, os.getloadavg())
-    summary = headlines(figures, args.tasks)
+    summary = headlines(figures, args.tasks, args.counted_tasks)
     print("\n".join(["", "Headline figures", "================", *summary]))
     for _, _, tables in sections:
         for table in tables:
@@ -152,7 +169,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def headlines(figures: dict[int, dict], tasks: int) -> list[str]:
+def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> list[str]:
     """The few figures worth quoting, from this run's measurements."""
     lines = []
     if 1 in figures:
@@ -170,6 +187,22 @@ def headlines(figures: dict[int, dict], tasks: int) -> list[str]:
         )
         if ("before", "local", 0) in overhead:
             lines.append(f"- Before the fixes (c0): {extra('before')}.")
+    if 5 in figures:
+        counted = figures[5]
+
+        def more(variant: str) -> str:
+            return " and ".join(
+                f"{counted[(variant, executor)]['projected'] - 1:+.1%} (at most "
+                f"{counted[(variant, executor)]['projected_highest'] - 1:+.1%}) with {name}"
+                for executor, name in part_monitoring.EXECUTOR_NAMES.items()
+            )
+
+        lines.append(
+            f"- Counted in instructions, which this machine's noise does not change: a flow "
+            f"run of {tasks:,} mapped tasks executes {more('template')} against bare Prefect "
+            f"(projected from counts at {sizes[0]} and {sizes[1]} tasks); the seed's approach "
+            f"{more('seed')}."
+        )
     if 2 in figures:
         alert = figures[2]
         lines.append(
@@ -264,6 +297,14 @@ BEFORE_INTRO = (
     "run as (c), this template: the rows (c0) and (c) are before and after. The change "
     "from one to the other, in the files a user bakes and runs (the template's own "
     "tests, scripts, docs, benchmarks, README.md, CHANGELOG.md and uv.lock left out):"
+)
+COUNTED_INTRO = (
+    "Part 1's flow on the success path, at two small sizes, each run under callgrind "
+    "(`benchmarks/part_instructions.py`): the instructions that `flow.run()` executes, "
+    "from the call to its return. Seconds on this machine vary from run to run by more "
+    "than the 2 % goal (part 1's Noise column); these counts do not, but for the order "
+    "that Python's string hashing gives sets and dicts, so each variant runs with the same "
+    "PYTHONHASHSEED values and each ratio compares two runs with the same seed."
 )
 ALERT_INTRO = (
     "A flow whose one task raises, (b) and (c) as above, each run in a fresh process; "
