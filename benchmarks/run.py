@@ -181,9 +181,16 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
                 for executor, name in part_monitoring.EXECUTOR_NAMES.items()
             )
 
+        def fastest(variant: str) -> str:
+            return " and ".join(
+                f"{overhead[(variant, executor, 0)]['fastest_ratio'] - 1:+.1%}"
+                for executor in part_monitoring.EXECUTOR_NAMES
+            )
+
         lines.append(
             f"- Monitoring: a flow run of {tasks:,} mapped tasks takes {extra('template')} "
-            f"against bare Prefect; the seed's approach {extra('seed')}."
+            f"against bare Prefect (median; fastest runs {fastest('template')}); the seed's "
+            f"approach {extra('seed')} (fastest runs {fastest('seed')})."
         )
         if ("before", "local", 0) in overhead:
             lines.append(f"- Before the fixes (c0): {extra('before')}.")

@@ -1,0 +1,76 @@
+"""The benchmark's verdicts on counted instructions (part 5), from made-up counts.
+
+Running callgrind takes minutes, so these tests give `part_instructions` counts of their
+own and check what it concludes from them: the projection and both goals.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from tests.conftest import TEMPLATE_DIR
+
+sys.path.insert(0, str(TEMPLATE_DIR / "benchmarks"))  # the benchmarks import each other
+
+import part_instructions  # noqa: E402
+
+FIXED = 1_000_000  # what every bare flow run costs once
+PER_TASK = 65_000_000  # what each task costs in bare Prefect, as measured here
+
+
+def verdicts(
+    monkeypatch: pytest.MonkeyPatch, fixed: dict[str, int], per_task: dict[str, int]
+) -> tuple[list[list[str]], dict]:
+    """Part 5's table rows and figures for counts `fixed + tasks * per_task`, per variant."""
+    monkeypatch.setattr(part_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
+
+    def count(children, valgrind, variant, executor, tasks, seed):
+        return fixed[variant] + tasks * per_task[variant] + seed  # seeds differ a little
+
+    monkeypatch.setattr(part_instructions, "_count", count)
+    children = SimpleNamespace(variants=["bare", "seed", "template"])
+    [table], figures = part_instructions.instructions(children, 3, (10, 50), 1000)
+    return [row for row in table.rows if row[1] == "(c) this template"], figures
+
+
+def test_a_small_start_up_cost_meets_both_goals(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, figures = verdicts(
+        monkeypatch,
+        fixed={"bare": FIXED, "seed": FIXED + 400_000_000, "template": FIXED + 10_000_000},
+        per_task={"bare": PER_TASK, "seed": PER_TASK * 104 // 100, "template": PER_TASK},
+    )
+    assert [row[-2] for row in rows] == ["met", "met"]
+    assert all(row[-1].startswith("met") for row in rows)
+    assert figures[("template", "local")]["per_task"] == pytest.approx(1.0)
+    # 10 M once against 65 G for 1,000 tasks.
+    assert figures[("template", "local")]["projected"] == pytest.approx(1.00015, abs=1e-5)
+
+
+def test_a_per_task_cost_is_projected_to_the_full_flow(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2.5 % more per task: 1.025x at 50 tasks already, and so at 1,000.
+    rows, figures = verdicts(
+        monkeypatch,
+        fixed={"bare": FIXED, "seed": FIXED, "template": FIXED},
+        per_task={
+            "bare": PER_TASK,
+            "seed": PER_TASK * 110 // 100,
+            "template": PER_TASK * 1025 // 1000,
+        },
+    )
+    assert [row[-2] for row in rows] == ["MISSED", "MISSED"]
+    assert all(row[-1].startswith("met") for row in rows)  # still below the seed's 1.10x
+    assert figures[("template", "threads")]["projected"] == pytest.approx(1.025, abs=1e-4)
+
+
+def test_costlier_than_the_seed_misses_that_goal(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, _ = verdicts(
+        monkeypatch,
+        fixed={"bare": FIXED, "seed": FIXED, "template": FIXED + 5_000_000_000},
+        per_task={"bare": PER_TASK, "seed": PER_TASK * 101 // 100, "template": PER_TASK},
+    )
+    # 5 G once: 1.08x at 1,000 tasks, and above the seed's 1.01x.
+    assert [row[-2] for row in rows] == ["MISSED", "MISSED"]
+    assert all(row[-1].startswith("MISSED") for row in rows)
