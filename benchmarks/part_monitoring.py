@@ -174,7 +174,7 @@ def overhead(children: Children, repeats: int, tasks: int) -> tuple[list[Table],
             "Noise: half the interquartile range of the flow-run times, relative to their median. "
             "Fastest: the fastest flow run of the variant against the fastest of (a). This "
             "machine has slow spells of seconds, which lengthen whatever runs in them: the "
-            "fastest runs are those that met none.",
+            "fastest runs are those that met the fewest.",
             "Events: events the loopback endpoint received per run (median), against the "
             "task failures in each run.",
         ],
