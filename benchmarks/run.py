@@ -2,7 +2,7 @@
 
 From the template's folder:
 
-    uv run python benchmarks/run.py             # everything, about 45 minutes on 2 cores
+    uv run python benchmarks/run.py             # everything, about 50 minutes on 2 cores
     uv run python benchmarks/run.py --quick     # one repeat of small workloads, no page
     uv run python benchmarks/run.py --parts 3 --repeats 5
     uv run python benchmarks/run.py --before ../before  # e.g. a git worktree of a commit
@@ -87,8 +87,17 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         args.counted_tasks = args.counted_tasks or "5,10"
     elif args.output is None:
         args.output = PAGE
-    small, large = (int(size) for size in (args.counted_tasks or "10,50").split(","))
-    args.counted_tasks = (small, large)
+    sizes = (args.counted_tasks or "10,50").split(",")
+    if (
+        len(sizes) != 2
+        or not all(size.isdigit() for size in sizes)
+        or int(sizes[0]) >= int(sizes[1])
+    ):
+        parser.error(
+            f"--counted-tasks {args.counted_tasks!r} is not two flow sizes, smaller first - "
+            "give e.g. 10,50"
+        )
+    args.counted_tasks = (int(sizes[0]), int(sizes[1]))
     return args
 
 
