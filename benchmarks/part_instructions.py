@@ -5,8 +5,8 @@ next, whatever the variant (bare Prefect's 1,000 tasks: 8.8 to 12.2 s in five ru
 idle machine): far more than the 2 % that the overhead goal allows, so medians of
 seconds cannot say whether it is met. Instructions do not vary with the machine:
 callgrind (valgrind) counts each one the interpreter executes. flows.py brackets
-`flow.run()` with two libc calls that nothing else in the run makes (`--callgrind-
-markers`); callgrind zeroes its counters before the first and writes them out before the
+`flow.run()` with two libc calls that nothing else in the run makes (`--callgrind-markers`);
+callgrind zeroes its counters before the first and writes them out before the
 second, so the count holds the flow run alone, without the imports or the exit.
 
 What still changes the count is Python's string hashing, which orders sets and dicts
