@@ -22,7 +22,7 @@ from moto.server import ThreadedMotoServer
 from prefect import Flow
 from prefect.engine.state import State
 
-from {{ cookiecutter.__package }}.monitoring import delivery, events, startup
+from {{ cookiecutter.__package }}.monitoring import budget, delivery, events, flows, startup
 
 from .sentry_endpoint import SentryEndpoint
 
@@ -33,6 +33,7 @@ MONITORING_VARIABLES = (
     startup.SENTRY_ENVIRONMENT_ENV_NAME,
     startup.SENTRY_RELEASE_ENV_NAME,
     delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME,
+    budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME,
     events.PREFECT_TENANT_SLUG_ENV_NAME,
     "PREFECT__CLOUD__API_KEY",
 )
@@ -90,6 +91,7 @@ def fresh_monitoring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(startup, "_options", None)
     monkeypatch.setattr(delivery, "_problem", None)
     monkeypatch.setattr(delivery, "_gave_up", False)
+    monkeypatch.setattr(flows, "budget", budget.FailureBudget())
     sentry_sdk.get_isolation_scope().clear()
     yield
     sentry_sdk.get_client().close(timeout=0)

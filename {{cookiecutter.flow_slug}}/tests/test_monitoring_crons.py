@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime
 
+import pendulum
 import pytest
 import sentry_sdk
 from prefect import task
 from prefect.schedules import CronSchedule, IntervalSchedule
 
-from {{ cookiecutter.__package }} import deployment
+from {{ cookiecutter.__package }} import deployment, flow as project_flow
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, crons
 
 from .sentry_endpoint import SentryEndpoint
@@ -25,12 +26,6 @@ def succeed() -> int:
 @task
 def fail() -> None:
     raise RuntimeError("broken")
-
-
-@pytest.fixture(autouse=True)
-def crons_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whatever the answer `sentry_crons` was for this project, the tests turn it on."""
-    monkeypatch.setattr(deployment, "SENTRY_CRONS", True)
 
 
 @pytest.mark.parametrize(("body", "status"), [(succeed, "ok"), (fail, "error")])
@@ -70,11 +65,12 @@ def test_an_unscheduled_flow_does_not_check_in(monitoring_env: SentryEndpoint) -
     assert monitoring_env.check_ins() == []
 
 
-def test_the_answer_sentry_crons_false_turns_check_ins_off(
-    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(deployment, "SENTRY_CRONS", False)
-    with MonitoredFlow("Daily Sales Report", schedule=DAILY) as flow:
+def test_the_project_flow_checks_in_as_the_answer_sentry_crons_says() -> None:
+    assert project_flow.flow.sentry_crons is deployment.SENTRY_CRONS
+
+
+def test_sentry_crons_false_turns_check_ins_off(monitoring_env: SentryEndpoint) -> None:
+    with MonitoredFlow("Daily Sales Report", schedule=DAILY, sentry_crons=False) as flow:
         succeed()
 
     flow.run(run_on_schedule=False)
@@ -96,3 +92,19 @@ def test_only_a_single_cron_schedule_becomes_a_monitor() -> None:
     assert crons.monitor_config(None) is None
     assert crons.monitor_config(every_hour) is None
     assert crons.monitor_config(DAILY)["schedule"]["value"] == "0 6 * * *"
+
+
+def test_a_schedule_in_another_time_zone_keeps_its_time_zone_on_the_monitor(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    paris = CronSchedule("30 7 * * 1-5", start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"))
+    with MonitoredFlow("Paris mornings", schedule=paris) as flow:
+        succeed()
+
+    flow.run(run_on_schedule=False)
+    sentry_sdk.flush()
+
+    started, ended = monitoring_env.check_ins(expected=2)
+    assert started["monitor_config"]["timezone"] == ended["monitor_config"]["timezone"]
+    assert started["monitor_config"]["timezone"] == "Europe/Paris"
+    assert started["monitor_config"]["schedule"]["value"] == "30 7 * * 1-5"

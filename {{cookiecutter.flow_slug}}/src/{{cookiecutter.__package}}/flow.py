@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prefect import Parameter
 
-from .deployment import EXECUTOR, RUN_CONFIG, SCHEDULE, STORAGE
+from .deployment import EXECUTOR, RUN_CONFIG, SCHEDULE, SENTRY_CRONS, STORAGE
 from .monitoring import MonitoredFlow
 from .tasks import extract, load, transform
 
@@ -20,6 +20,7 @@ with MonitoredFlow(
     run_config=RUN_CONFIG,
     schedule=SCHEDULE,
     storage=STORAGE,
+    sentry_crons=SENTRY_CRONS,
 ) as flow:
     day = Parameter("day", default="today")
     rows = extract(day)

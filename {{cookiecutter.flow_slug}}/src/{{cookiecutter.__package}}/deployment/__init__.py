@@ -10,7 +10,7 @@ from prefect.storage import Module
 from .executor import EXECUTOR
 from .run_config import RUN_CONFIG
 
-__all__ = ["EXECUTOR", "RUN_CONFIG", "SCHEDULE", "STORAGE"]
+__all__ = ["EXECUTOR", "RUN_CONFIG", "SCHEDULE", "SENTRY_CRONS", "STORAGE"]
 
 # The flow is imported from the installed package inside the image: nothing is pickled.
 STORAGE = Module({{ (cookiecutter.__package ~ ".flow") | tojson }})

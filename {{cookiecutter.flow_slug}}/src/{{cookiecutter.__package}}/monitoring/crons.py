@@ -3,8 +3,8 @@
 No error event can say that a run never started (the agent was down) or never finished
 (its container was killed): Sentry Crons can, from the check-ins it did not get. The
 monitor is created, or updated, from the flow's own schedule at every check-in. Every
-monitored run of a flow with a cron schedule checks in, unless the template answer
-`sentry_crons` was false (`deployment.SENTRY_CRONS`).
+monitored run of a flow with a cron schedule checks in, unless the flow was made with
+`MonitoredFlow(..., sentry_crons=False)` (the template answer `sentry_crons`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from prefect.schedules import Schedule
 from prefect.schedules.clocks import CronClock
 from sentry_sdk.crons import MonitorStatus, capture_checkin
 
-from .. import deployment
-
 # Minutes a run may start late before Sentry calls it missed, and may run before
 # Sentry calls it timed out (crashed).
 CHECKIN_MARGIN_MINUTES = 10
@@ -33,10 +31,10 @@ CHECK_IN_ID = "sentry_check_in_id"
 CHECK_IN_STARTED = "sentry_check_in_started"
 
 
-def check_in(flow: Flow, state: State) -> None:
+def check_in(flow: Flow, state: State, enabled: bool = True) -> None:
     """Check in for a run of a scheduled flow: in progress when it runs, then ok or error."""
     config = monitor_config(flow.schedule)
-    if not deployment.SENTRY_CRONS or config is None or not sentry_sdk.is_initialized():
+    if not enabled or config is None or not sentry_sdk.is_initialized():
         return
     slug = monitor_slug(flow.name)
     if state.is_running():

@@ -3,12 +3,15 @@
 The SDK queues events and sends them from a background thread, so a slow or broken
 Sentry never blocks a task. What this module adds: one warning, the first time Sentry
 does not take an event, that says why; and a wait bounded by SENTRY_SHUTDOWN_TIMEOUT
-wherever a process must not end with events still queued.
+when a process ends with events still queued: at interpreter exit, and at the end of a
+worker process that ends without running exit handlers (`deliver_before_exit`). Nothing
+waits for Sentry while a task or the flow runs.
 """
 
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
 import os
 import sys
 import time
@@ -24,6 +27,7 @@ DEFAULT_SHUTDOWN_TIMEOUT = 2.0
 logger = get_logger("monitoring")
 _problem: Optional[str] = None  # why Sentry did not take an event, once it has happened
 _gave_up = False  # a flush timed out: later ones in this process would wait for nothing
+_exit_flush_pid: Optional[int] = None  # the worker process that deliver_before_exit set up
 
 
 class WarningTransport(HttpTransport):
@@ -86,6 +90,19 @@ def shutdown_timeout() -> float:
             DEFAULT_SHUTDOWN_TIMEOUT,
         )
         return DEFAULT_SHUTDOWN_TIMEOUT
+
+
+def deliver_before_exit() -> None:
+    """Send this process's queued events when it ends, even where exit handlers do not run.
+
+    Worker processes of a process pool (and of a Dask cluster) end through
+    `multiprocessing`, which skips `atexit` but runs its own finalizers: the flush waits
+    there, once, at most SENTRY_SHUTDOWN_TIMEOUT, and never while a task runs.
+    """
+    global _exit_flush_pid
+    if _exit_flush_pid != os.getpid():
+        _exit_flush_pid = os.getpid()
+        multiprocessing.util.Finalize(None, flush_at_exit, exitpriority=100)
 
 
 @atexit.register

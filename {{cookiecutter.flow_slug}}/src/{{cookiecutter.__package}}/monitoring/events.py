@@ -1,19 +1,18 @@
 """What every event carries, and which of Prefect's error logs are duplicates.
 
-Both are global event processors, registered when this module is imported: before the
-SDK starts, so they run before its DedupeIntegration's processor. A duplicate dropped
-there would otherwise hide the state handler's event, the one with the task's tags.
-Everything is read from `prefect.context` when an event is captured, in the thread and
-process that captures it: one task's data never lands on another task's event.
+Both are event processors, registered by `integration.PrefectIntegration`. Everything is
+read from `prefect.context` when an event is captured, in the thread and process that
+captures it: one task's data never lands on another task's event.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from itertools import islice
 from typing import Any, Dict, Optional
 
 import prefect
-from sentry_sdk.scope import add_global_event_processor
 
 Event = Dict[str, Any]
 
@@ -31,6 +30,13 @@ TAGGED_CONTEXT = (
 # The tenant's slug in the Prefect UI's addresses, e.g. `my-team` in
 # https://cloud.prefect.io/my-team: with it, events link to their flow run.
 PREFECT_TENANT_SLUG_ENV_NAME = "PREFECT_TENANT_SLUG"
+# A flow parameter whose JSON is longer than this is summarised on events (type, size and
+# the start of its value): Sentry drops events over about 1 MB, and a parameter can be a
+# list of thousands of rows.
+MAX_PARAMETER_CHARS = 1024
+MAX_PARAMETER_ITEMS = 64
+PREVIEW_ITEMS = 3
+PARAMETER_PREVIEW_CHARS = 200
 # Set in a run's prefect.context by the state handlers: they report its failures, so
 # Prefect's own error log line for the same failure must not become a second event.
 REPORTED_BY_HANDLERS = "sentry_reported_by_state_handlers"
@@ -59,8 +65,36 @@ def add_flow_run_data(event: Event, hint: Dict[str, Any]) -> Event:
     parameters = prefect.context.get("parameters")
     if parameters:
         # scrubbing.scrub_event filters the secret-looking ones before sending.
-        event.setdefault("contexts", {})["flow_parameters"] = dict(parameters)
+        event.setdefault("contexts", {})["flow_parameters"] = {
+            name: summarise(value) for name, value in parameters.items()
+        }
     return event
+
+
+def summarise(value: Any) -> Any:
+    """`value` itself when its JSON is short; else what it is, how big, and how it starts."""
+    sized = hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+    if sized and len(value) > MAX_PARAMETER_ITEMS:
+        # Only the start is turned into JSON: the whole of a big parameter costs each event.
+        start = list(islice(value.items() if isinstance(value, dict) else value, PREVIEW_ITEMS))
+        text = None
+    else:
+        start = value
+        text = _json(value)
+        if len(text) <= MAX_PARAMETER_CHARS:
+            return value
+    summary: Dict[str, Any] = {"type": type(value).__name__}
+    if sized or isinstance(value, str):
+        summary["length"] = len(value)
+    summary["starts_with"] = (_json(start) if text is None else text)[:PARAMETER_PREVIEW_CHARS]
+    return summary
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=repr, ensure_ascii=False)
+    except ValueError:  # a container that holds itself
+        return repr(value)
 
 
 def drop_duplicate_log_events(event: Event, hint: Dict[str, Any]) -> Optional[Event]:
@@ -98,6 +132,3 @@ def prefect_ui_url() -> str:
     ui = api.replace("api-", "") if "api-" in api else api.replace("api", "cloud", 1)
     return ui.rstrip("/")
 
-
-add_global_event_processor(drop_duplicate_log_events)
-add_global_event_processor(add_flow_run_data)

@@ -7,28 +7,41 @@ from typing import Any, Optional
 
 import prefect
 import sentry_sdk
+from sentry_sdk.utils import event_from_exception
 from prefect import Flow, Task, task
 from prefect.engine.state import State, TriggerFailed
 
 from . import crons
-from .delivery import flush
+from .budget import FailureBudget
+from .delivery import deliver_before_exit
 from .events import REPORTED_BY_HANDLERS
+from .integration import ignore_runner_loggers, report_runner_loggers
 from .startup import describe, init_sentry, logger
+
+# Prefect's message for a mapped task whose upstream failed: not the task's own failure.
+NOTHING_TO_MAP = "No upstream states can be mapped over."
+
+budget = FailureBudget()
 
 
 @task(name="Base flow initialization")
 def init_base_flow() -> None:
-    """Start Sentry before the tasks listed downstream of this one (the original design)."""
-    init_sentry()
+    """Start Sentry before the tasks listed downstream of this one (the seed's usage).
+
+    In a plain `Flow`, no state handler reports failures: Prefect's error log lines do.
+    In a MonitoredFlow, this task's own state handler takes that back at once.
+    """
+    if init_sentry():
+        report_runner_loggers()
 
 
 def report_task_failure(task: Task, old_state: State, new_state: State) -> State:
     """Task state handler: start Sentry in this process; report the run's final failure once."""
     try:
-        init_sentry()
-        prefect.context[REPORTED_BY_HANDLERS] = True
-        if is_final_failure(task, new_state):
-            report(new_state)
+        if init_sentry():
+            handlers_report_failures()
+            if is_final_failure(task, new_state) and budget.allows(task.name):
+                report(new_state)
     except Exception as exc:  # a raising handler would fail the task
         logger.warning("Sentry could not report task %r: %s", task.name, describe(exc))
     return new_state
@@ -37,19 +50,29 @@ def report_task_failure(task: Task, old_state: State, new_state: State) -> State
 def report_flow_failure(flow: Flow, old_state: State, new_state: State) -> State:
     """Flow state handler: start Sentry; check in; report a failure that no task explains."""
     try:
-        init_sentry()
-        prefect.context[REPORTED_BY_HANDLERS] = True
-        if new_state.is_failed() and isinstance(new_state.result, BaseException):
-            report(new_state)
-        crons.check_in(flow, new_state)
+        if init_sentry():
+            handlers_report_failures()
+            if new_state.is_failed() and isinstance(new_state.result, BaseException):
+                report(new_state)
+            if new_state.is_finished():
+                budget.report_overflow(str(prefect.context.get("flow_run_id", "")))
+            crons.check_in(flow, new_state, enabled=getattr(flow, "sentry_crons", True))
     except Exception as exc:  # a raising handler would fail the flow
         logger.warning("Sentry could not report flow %r: %s", flow.name, describe(exc))
     return new_state
 
 
+def handlers_report_failures() -> None:
+    """From now on in this run, Prefect's own error log lines are not reported too."""
+    prefect.context[REPORTED_BY_HANDLERS] = True
+    ignore_runner_loggers()
+
+
 def is_final_failure(task: Task, state: State) -> bool:
     """Failed from its own error, and Prefect will not retry it (as TaskRunner.check_for_retry)."""
     if not state.is_failed() or isinstance(state, TriggerFailed):
+        return False
+    if state.message == NOTHING_TO_MAP:  # its upstream failed, and was reported
         return False
     error = state.result
     if task.retry_on and error is not None and not isinstance(error, tuple(task.retry_on)):
@@ -58,25 +81,39 @@ def is_final_failure(task: Task, state: State) -> bool:
 
 
 def report(state: State) -> None:
-    """Send the state's error to Sentry; in a worker process, before the process can end."""
+    """Send the state's error to Sentry, as an unhandled error of Prefect's."""
     error = state.result
     if isinstance(error, BaseException):
-        sentry_sdk.capture_exception(error)
+        event, hint = event_from_exception(
+            error,
+            client_options=sentry_sdk.get_client().options,
+            mechanism={"type": "prefect", "handled": False},
+        )
+        sentry_sdk.capture_event(event, hint=hint)
     else:
         sentry_sdk.capture_message(state.message or repr(state), level="error")
     if multiprocessing.parent_process() is not None:
-        # A pool can end its worker processes without running their exit handlers.
-        flush()
+        # A pool's worker process ends without running exit handlers.
+        deliver_before_exit()
 
 
 class MonitoredFlow(Flow):
     """A `prefect.Flow` whose every task reports its final failure to Sentry.
 
     Tasks need no wiring: each task added to the flow gets `report_task_failure`.
+    `sentry_crons=False` turns off the Sentry Crons check-ins of a scheduled flow.
     """
 
-    def __init__(self, name: str, *args: Any, state_handlers: Optional[list] = None, **kwargs: Any):
+    def __init__(
+        self,
+        name: str,
+        *args: Any,
+        state_handlers: Optional[list] = None,
+        sentry_crons: bool = True,
+        **kwargs: Any,
+    ):
         handlers = [report_flow_failure, *(state_handlers or [])]
+        self.sentry_crons = sentry_crons
         super().__init__(name, *args, state_handlers=handlers, **kwargs)
 
     def add_task(self, task: Task) -> Task:

@@ -7,15 +7,19 @@ the whole event:
 - a value under a secret-looking key (password, secret, token, key, credential, ...)
   becomes [Filtered], whatever it is;
 - in every string, the values of known secrets become [Filtered]: Prefect secrets
-  (`prefect.context.secrets`), the Prefect API key, and every environment variable whose
-  name looks secret (PREFECT__CLOUD__API_KEY, AWS_SECRET_ACCESS_KEY, ...);
+  (`prefect.context.secrets`), the Prefect API key, every environment variable whose
+  name looks secret (PREFECT__CLOUD__API_KEY, AWS_SECRET_ACCESS_KEY, ...), and every
+  flow parameter value under a secret-looking name, however deep (`api_token`,
+  `{"warehouse": {"password": ...}}`): in an exception message or a log line too;
 - in every string, the credentials of URLs (`scheme://user:password@host`, DSNs) become
   [Filtered].
 
 A secret this process only learns while running (a password read from a vault, a
 PrefectSecret fetched from Prefect Cloud) is not known here: keep it out of exception
 messages and log lines, and under a secret-looking name. Frame locals are not sent at all
-(see startup.INCLUDE_LOCAL_VARIABLES). An event this function fails on is dropped.
+(see startup.INCLUDE_LOCAL_VARIABLES), nor the source code around a frame (a line such as
+`Parameter("api_token", default="tok_...")` would carry a secret literal). An event this
+function fails on is dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from typing import Any, Dict, Iterator, Optional, Pattern
+from functools import lru_cache
+from typing import Any, Dict, FrozenSet, Iterator, Optional, Pattern
 
 import prefect
 
@@ -64,11 +69,30 @@ def _known_secrets() -> Optional[Pattern[str]]:
         *(value for name, value in os.environ.items() if SECRET_NAME.search(name)),
         *_strings(prefect.context.get("secrets")),
         *_strings([cloud.get("api_key"), cloud.get("auth_token")]),
+        *_secret_parameters(prefect.context.get("parameters")),
     }
-    values = {value for value in values if len(value) >= MIN_SECRET_LENGTH}
+    return _pattern(frozenset(value for value in values if len(value) >= MIN_SECRET_LENGTH))
+
+
+@lru_cache(maxsize=16)
+def _pattern(values: FrozenSet[str]) -> Optional[Pattern[str]]:
+    # The same secrets come back for every event of a run: build their pattern once.
     if not values:
         return None
     return re.compile("|".join(re.escape(value) for value in sorted(values, key=len, reverse=True)))
+
+
+def _secret_parameters(value: Any) -> Iterator[str]:
+    """Every string under a secret-looking key, at any depth of the flow's parameters."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if SECRET_NAME.search(str(key)):
+                yield from _strings(item)
+            else:
+                yield from _secret_parameters(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _secret_parameters(item)
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -16,8 +16,8 @@ from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
-from . import events  # noqa: F401 - registers its event processors before the SDK's own
 from .delivery import WarningTransport, shutdown_timeout
+from .integration import PrefectIntegration
 from .scrubbing import scrub_event
 
 SENTRY_DSN_SSM_PARAMETER_NAME = "SENTRY_DSN_SSM_PARAMETER_NAME"
@@ -26,10 +26,15 @@ SENTRY_ENVIRONMENT_ENV_NAME = "SENTRY_ENVIRONMENT"
 SENTRY_RELEASE_ENV_NAME = "SENTRY_RELEASE"
 # For local runs: a DSN given directly wins over the SSM parameter.
 SENTRY_DSN_ENV_NAME = "SENTRY_DSN"
+# Without SENTRY_ENVIRONMENT the SDK would say "production": a run on a laptop must not.
+DEFAULT_ENVIRONMENT = "local"
 
-# Frame locals of data tasks hold rows of customer data, which must stay in our network:
-# the stack trace says where a task failed, the Prefect logs say with which inputs.
+# Frame locals of data tasks hold rows of customer data, which must stay in our network,
+# and the lines of code around a frame can hold literals (a parameter's secret default):
+# the stack trace says where a task failed (file, function, line number), the code is
+# in git at the event's release, and the Prefect logs say with which inputs.
 INCLUDE_LOCAL_VARIABLES = False
+INCLUDE_SOURCE_CONTEXT = False
 # An SSM parameter that cannot be read gives up after seconds, not after a minute of
 # retries: the first try and at most three retries ("max_attempts" counts retries).
 SSM_CLIENT_CONFIG = Config(
@@ -69,10 +74,9 @@ def init_sentry() -> bool:
         region = os.environ.get(SENTRY_REGION_ENV_NAME)
         if region:
             sentry_sdk.get_global_scope().set_tag("region", region)
+        sent = sentry_sdk.get_client().options  # the SDK may find a release in git
         logger.info(
-            "Sentry is on: environment %r, release %r.",
-            _options.get("environment"),
-            _options.get("release"),
+            "Sentry is on: environment %r, release %r.", sent["environment"], sent["release"]
         )
     return True
 
@@ -97,24 +101,31 @@ def describe(exc: BaseException) -> str:
 def _read_options() -> Optional[Dict[str, Any]]:
     """The SDK options from the environment, or None (with a warning) when there is no DSN."""
     region = _read_variable(SENTRY_REGION_ENV_NAME, "events will have no region tag")
-    environment = _read_variable(SENTRY_ENVIRONMENT_ENV_NAME, "events will have no environment")
+    environment = _read_variable(
+        SENTRY_ENVIRONMENT_ENV_NAME, f"events will have the environment {DEFAULT_ENVIRONMENT!r}"
+    )
     release = _read_variable(SENTRY_RELEASE_ENV_NAME, "events will have no release")
     dsn = _read_dsn(region)
     if dsn is None:
         return None
     return {
         "dsn": dsn,
-        "environment": environment,
+        "environment": environment or DEFAULT_ENVIRONMENT,
         "release": release,
         "shutdown_timeout": shutdown_timeout(),
+        # Sentry drops events over about 1 MB: long strings are cut at 8 KiB, and an event
+        # keeps the last 30 breadcrumbs (flow parameters: events.summarise).
         "max_value_length": 8192,
+        "max_breadcrumbs": 30,
         "include_local_variables": INCLUDE_LOCAL_VARIABLES,
+        "include_source_context": INCLUDE_SOURCE_CONTEXT,
         "before_send": scrub_event,
         "transport": WarningTransport,
         # Breadcrumbs from warnings and errors only: Prefect logs two INFO lines per task
         # run, and each would cost every task run a breadcrumb and every event a hundred
         # lines to carry. The whole log is in the Prefect UI, one click from the event.
         "integrations": [
+            PrefectIntegration(),
             LoggingIntegration(
                 level=logging.WARNING, event_level=logging.ERROR, sentry_logs_level=None
             )
