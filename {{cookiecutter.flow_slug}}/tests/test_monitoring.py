@@ -309,3 +309,92 @@ def test_monitoring_changes_nothing_in_the_outcome_of_a_run(
     sentry_sdk.get_global_scope().set_client(None)
 
     assert outcome(flow, flow.run()) == with_monitoring
+
+
+def test_a_task_mapped_over_a_failed_upstream_is_not_reported(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    """Prefect fails the mapped task with "No upstream states can be mapped over"."""
+    with MonitoredFlow("Validate, then transform") as flow:
+        transformed = add_one.map(explode("validate"))
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.result[transformed].message == "No upstream states can be mapped over."
+    [event] = monitoring_env.events(expected=1, timeout=1)
+    assert event["exception"]["values"][-1]["value"] == "validate exploded"
+
+
+def test_a_task_added_after_the_with_block_is_monitored_too(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    with MonitoredFlow("Added later") as flow:
+        add_one(1)
+    flow.add_task(divide_by_zero)
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    [event] = monitoring_env.events(expected=1)
+    assert event["tags"]["task_name"] == "Divide by zero"
+
+
+def test_failures_are_unhandled_errors_of_the_prefect_integration(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    failing_flow().run()
+    sentry_sdk.flush()
+
+    [event] = monitoring_env.events(expected=1)
+    mechanism = event["exception"]["values"][-1]["mechanism"]
+    assert (mechanism["type"], mechanism["handled"]) == ("prefect", False)
+    assert "prefect" in event["sdk"]["integrations"]
+
+
+def test_without_sentry_environment_events_are_local_and_the_log_says_so(
+    monitoring_env: SentryEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.delenv(startup.SENTRY_ENVIRONMENT_ENV_NAME)
+    caplog.set_level("INFO")
+
+    failing_flow().run()
+    sentry_sdk.flush()
+
+    [event] = monitoring_env.events(expected=1)
+    assert event["environment"] == "local"
+    [started] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Sentry is on")]
+    assert started == "Sentry is on: environment 'local', release '0123abc'."
+    [warning] = monitoring_warnings(caplog, startup.SENTRY_ENVIRONMENT_ENV_NAME)
+    assert "'local'" in warning
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [{"order": n, "customer": f"customer-{n}", "amount": n * 1.5} for n in range(20_000)],
+        {f"key-{n}": "x" * 50 for n in range(20_000)},
+        "y" * 3_000_000,
+        [["z" * 200_000] * 5],
+    ],
+    ids=["list-of-rows", "dict", "long-string", "few-big-items"],
+)
+def test_an_event_stays_small_whatever_the_parameters(
+    monitoring_env: SentryEndpoint, rows: object
+) -> None:
+    with MonitoredFlow("Big parameters") as flow:
+        add_one(invert(0), upstream_tasks=[Parameter("rows", default=rows)])
+
+    flow.run()
+    sentry_sdk.flush()
+
+    [event] = monitoring_env.events(expected=1)
+    [body] = monitoring_env.bodies
+    assert len(body) < 100_000
+    summary = event["contexts"]["flow_parameters"]["rows"]
+    assert summary["type"] == type(rows).__name__
+    assert summary["length"] == len(rows)
+    assert 0 < len(summary["starts_with"]) <= 200

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import time
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -18,6 +19,7 @@ import pytest
 import sentry_sdk
 from botocore.retries.standard import ExponentialBackoff
 from prefect import Flow
+from prefect.executors import LocalDaskExecutor
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, delivery, startup
 
@@ -294,7 +296,8 @@ def test_a_failing_sentry_call_never_fails_the_flow(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("sentry is broken")
 
-    monkeypatch.setattr(sentry_sdk, "capture_exception", broken)
+    monkeypatch.setattr(sentry_sdk, "capture_event", broken)
+    monkeypatch.setattr(sentry_sdk, "capture_message", broken)
     flow = mixed_flow()
 
     assert outcome(flow, flow.run()) == baseline
@@ -308,3 +311,45 @@ def test_a_malformed_shutdown_timeout_falls_back_to_the_default(
     assert delivery.shutdown_timeout() == delivery.DEFAULT_SHUTDOWN_TIMEOUT
     [warning] = monitoring_warnings(caplog)
     assert "'soon'" in warning
+
+
+def test_worker_processes_never_wait_for_a_hanging_sentry_while_the_flow_runs(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forked workers hand their events to the flow's process: none of them waits."""
+    hanging = SentryEndpoint(hang=True).start()
+    monkeypatch.setenv(startup.SENTRY_DSN_ENV_NAME, hanging.dsn)
+    timeout = 8.0  # each worker would wait this long if it flushed itself
+    monkeypatch.setenv(delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(timeout))
+    with MonitoredFlow("Processes", executor=LocalDaskExecutor("processes", num_workers=2)) as flow:
+        invert.map([0, 1, 0, 2, 0, 0])
+
+    started = time.monotonic()
+    state = flow.run()
+    took = time.monotonic() - started
+
+    assert state.is_failed()
+    assert took < timeout
+    assert len(hanging.items("event")) >= 1  # the flow's process sent them
+    hanging.stop()
+
+
+def test_once_a_flush_timed_out_later_ones_do_not_wait_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    hanging = SentryEndpoint(hang=True).start()
+    monkeypatch.setenv(startup.SENTRY_DSN_ENV_NAME, hanging.dsn)
+    startup.init_sentry()
+    sentry_sdk.capture_message("the first event: its request never gets an answer")
+    waits = []
+    client = sentry_sdk.get_client()
+    real_flush = client.flush
+    monkeypatch.setattr(client, "flush", lambda *a, **k: waits.append(a) or real_flush(*a, **k))
+
+    assert not delivery.flush(0.3)
+    sentry_sdk.capture_message("a later event")
+    assert not delivery.flush(0.3)
+
+    assert len(waits) == 1
+    assert len(monitoring_warnings(caplog, "did not take the queued events within 0.3 s")) == 1
+    hanging.stop()

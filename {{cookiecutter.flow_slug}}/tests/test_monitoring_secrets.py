@@ -8,10 +8,13 @@ byte the endpoint received is searched for them.
 
 from __future__ import annotations
 
+import logging
+
 import prefect
 import pytest
 import sentry_sdk
 from prefect import Parameter, task
+from prefect.executors import Executor, LocalDaskExecutor, LocalExecutor
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, startup
 from {{ cookiecutter.__package }}.monitoring.scrubbing import scrub_event
@@ -37,6 +40,22 @@ SECRETS = (
     TAGGED_SECRET,
 )
 DATABASE_URL = f"postgresql://etl:{URL_PASSWORD}@warehouse.internal:5432/sales"
+# Parameter values under secret-looking names: known secrets wherever they show up.
+API_TOKEN = "tok_parameter-api-token-2719"
+NESTED_PASSWORD = "nested-parameter-password-6650"
+EXECUTORS = {
+    "local": LocalExecutor,
+    "threads": lambda: LocalDaskExecutor(scheduler="threads", num_workers=2),
+    "processes": lambda: LocalDaskExecutor(scheduler="processes", num_workers=2),
+}
+
+
+@task
+def call_api(api_token: str, warehouse: dict) -> None:
+    logger = logging.getLogger("sales.api")
+    logger.warning("Retrying with token %s and %s", api_token, warehouse["login"]["password"])
+    if api_token == "tok_parameter-api-token-2719":  # a literal in the lines around the raise
+        raise ValueError(f"API refused token {api_token} for {warehouse['login']['password']}")
 
 
 @task
@@ -81,12 +100,43 @@ def test_no_secret_reaches_sentry(
     assert ("vars" in frame) is locals_sent
 
 
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_parameter_secrets_never_leave_in_messages_breadcrumbs_or_code(
+    monitoring_env: SentryEndpoint, executor: str
+) -> None:
+    """A parameter's secret in an exception message, a log line and a line of code."""
+    warehouse = {"login": {"user": "etl", "password": NESTED_PASSWORD}, "schema": "sales"}
+    with MonitoredFlow("Parameter secrets", executor=EXECUTORS[executor]()) as flow:
+        call_api(
+            Parameter("api_token", default="tok_parameter-api-token-2719"),
+            Parameter("warehouse", default=warehouse),
+        )
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    [event] = monitoring_env.events(expected=1)
+    sent = b"".join(monitoring_env.bodies)
+    assert [s for s in (API_TOKEN, NESTED_PASSWORD) if s.encode() in sent] == []
+    assert event["exception"]["values"][-1]["value"].startswith(
+        "API refused token [Filtered] for [Filtered]"
+    )
+    [crumb] = [b for b in event["breadcrumbs"]["values"] if b.get("category") == "sales.api"]
+    assert crumb["message"] == "Retrying with token [Filtered] and [Filtered]"
+    frames = [f for v in event["exception"]["values"] for f in v["stacktrace"]["frames"]]
+    assert frames[-1]["function"] == "call_api" and frames[-1]["lineno"] > 0
+    assert [f for f in frames if {"context_line", "pre_context", "post_context"} & set(f)] == []
+    assert event["contexts"]["flow_parameters"]["warehouse"]["login"]["password"] == "[Filtered]"
+
+
 def test_the_scrubber_covers_every_part_of_an_event(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAREHOUSE_TOKEN", ENV_TOKEN)
     dsn = f"https://abc123:{URL_PASSWORD}@o1.ingest.sentry.io/1"
     local_variables = {"secret": "s", "row": {"a": "b"}, "url": f"mysql://root@db/{ENV_TOKEN}"}
     event = {
         "tags": {"session_id": "s", "day": f"token={ENV_TOKEN}"},
+        "request": {"cookies": {"sid": "c"}, "headers": {"Cookie": "c", "Accept": "*/*"}},
         "contexts": {"db": {"Password": "p", "host": dsn}},
         "extra": {"nested": [{"auth": {"user": "u"}}, ENV_TOKEN]},
         "breadcrumbs": {"values": [{"message": f"using {dsn}", "data": {"apiKey": "k"}}]},
@@ -100,6 +150,10 @@ def test_the_scrubber_covers_every_part_of_an_event(monkeypatch: pytest.MonkeyPa
 
     filtered_dsn = "https://[Filtered]@o1.ingest.sentry.io/1"
     assert scrubbed["tags"] == {"session_id": "[Filtered]", "day": "token=[Filtered]"}
+    assert scrubbed["request"] == {
+        "cookies": "[Filtered]",
+        "headers": {"Cookie": "[Filtered]", "Accept": "*/*"},
+    }
     assert scrubbed["contexts"] == {"db": {"Password": "[Filtered]", "host": filtered_dsn}}
     assert scrubbed["extra"] == {"nested": [{"auth": "[Filtered]"}, "[Filtered]"]}
     [crumb] = scrubbed["breadcrumbs"]["values"]

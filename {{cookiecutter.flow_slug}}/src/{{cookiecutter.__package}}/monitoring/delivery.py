@@ -3,23 +3,32 @@
 The SDK queues events and sends them from a background thread, so a slow or broken
 Sentry never blocks a task. What this module adds: one warning, the first time Sentry
 does not take an event, that says why; and a wait bounded by SENTRY_SHUTDOWN_TIMEOUT
-when a process ends with events still queued: at interpreter exit, and at the end of a
-worker process that ends without running exit handlers (`deliver_before_exit`). Nothing
-waits for Sentry while a task or the flow runs.
+when a process ends with events still queued. Nothing waits for Sentry while a task or
+the flow runs:
+
+- worker processes forked from the flow's process (a process pool's) hand each event to
+  the flow's process, which sends it (`ForwardingTransport`): they end at once, and only
+  the flow's process waits for Sentry when it ends;
+- any other process that may end without running exit handlers (a Dask worker started
+  apart from the flow) sends its events itself and waits for them, bounded, when it ends
+  (`deliver_before_exit`).
 """
 
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import multiprocessing.util
 import os
 import sys
+import threading
 import time
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import sentry_sdk
 from prefect.utilities.logging import get_logger
-from sentry_sdk.transport import HttpTransport
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import HttpTransport, Transport
 
 SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME = "SENTRY_SHUTDOWN_TIMEOUT"
 DEFAULT_SHUTDOWN_TIMEOUT = 2.0
@@ -28,6 +37,7 @@ logger = get_logger("monitoring")
 _problem: Optional[str] = None  # why Sentry did not take an event, once it has happened
 _gave_up = False  # a flush timed out: later ones in this process would wait for nothing
 _exit_flush_pid: Optional[int] = None  # the worker process that deliver_before_exit set up
+_forwarded: Optional[Any] = None  # events from forked workers, to send from the flow's process
 
 
 class WarningTransport(HttpTransport):
@@ -40,6 +50,41 @@ class WarningTransport(HttpTransport):
         # inside the `except` block that caught it.
         error = sys.exc_info()[1] if reason == "network" else None
         warn_undelivered(_explain(reason, error, self.parsed_dsn.netloc))
+
+
+class ForwardingTransport(Transport):
+    """In a process forked from the flow's: each event goes to the flow's process to send."""
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        if _forwarded is not None:
+            _forwarded.put(envelope.serialize())  # a local pipe: no waiting for Sentry
+
+    def flush(self, timeout: float, callback: Optional[Any] = None) -> None:
+        pass  # nothing is queued here
+
+
+def forward_from_forked_workers() -> None:
+    """In the flow's process: send what the workers it forks hand over (ForwardingTransport)."""
+    global _forwarded
+    if _forwarded is not None or multiprocessing.get_start_method() != "fork":
+        return
+    _forwarded = multiprocessing.get_context("fork").SimpleQueue()
+    threading.Thread(
+        target=_send_forwarded, args=(_forwarded,), name="sentry-forwarded", daemon=True
+    ).start()
+
+
+def forwarding_options() -> Dict[str, Any]:
+    """SDK options for a worker forked from the flow's process: hand events to it."""
+    return {"transport": ForwardingTransport} if _forwarded is not None else {}
+
+
+def _send_forwarded(queue: Any) -> None:
+    while True:
+        data = queue.get()
+        transport = sentry_sdk.get_client().transport
+        if transport is not None:
+            transport.capture_envelope(Envelope.deserialize(data))
 
 
 def warn_undelivered(cause: str) -> None:
@@ -100,6 +145,8 @@ def deliver_before_exit() -> None:
     there, once, at most SENTRY_SHUTDOWN_TIMEOUT, and never while a task runs.
     """
     global _exit_flush_pid
+    if isinstance(sentry_sdk.get_client().transport, ForwardingTransport):
+        return  # its events are sent by the flow's process
     if _exit_flush_pid != os.getpid():
         _exit_flush_pid = os.getpid()
         multiprocessing.util.Finalize(None, flush_at_exit, exitpriority=100)

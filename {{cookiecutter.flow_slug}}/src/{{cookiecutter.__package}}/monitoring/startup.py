@@ -16,7 +16,12 @@ from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
-from .delivery import WarningTransport, shutdown_timeout
+from .delivery import (
+    WarningTransport,
+    forward_from_forked_workers,
+    forwarding_options,
+    shutdown_timeout,
+)
 from .integration import PrefectIntegration
 from .scrubbing import scrub_event
 
@@ -53,7 +58,7 @@ def init_sentry() -> bool:
 
     Never raises: a missing variable or a failed DSN lookup logs one warning and leaves
     monitoring off. A forked worker process reuses its parent's settings with a client
-    of its own: it must not share the parent's queue and connections.
+    of its own, which hands its events to the parent to send (delivery.ForwardingTransport).
     """
     global _started_pid, _options
     if _started_pid == os.getpid():
@@ -65,12 +70,13 @@ def init_sentry() -> bool:
             _options = _read_options()
         if _options is None:
             return False
-        sentry_sdk.init(**_options)
+        sentry_sdk.init(**{**_options, **(forwarding_options() if forked else {})})
     except Exception as exc:  # monitoring must never break the flow
         _options = None
         logger.warning("Sentry is off: %s", describe(exc))
         return False
     if not forked:
+        forward_from_forked_workers()
         region = os.environ.get(SENTRY_REGION_ENV_NAME)
         if region:
             sentry_sdk.get_global_scope().set_tag("region", region)
