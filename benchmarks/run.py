@@ -32,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
 import part_bake  # noqa: E402
 import part_instructions  # noqa: E402
 import part_monitoring  # noqa: E402
+import part_storm  # noqa: E402
 from harness import TEMPLATE_DIR, progress  # noqa: E402
 from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
 from report import machine, markdown_page, source_of, template_diff, text_table  # noqa: E402
 
-DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3}  # part 5: hash seeds
+DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3, 6: 3, 7: 3}  # parts 5, 6: hash seeds
 PAGE = TEMPLATE_DIR / "docs" / "benchmarks.md"
 
 
@@ -46,7 +47,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--parts",
         default="1,2,3,4,5",
         help="comma-separated parts to run: 1 overhead, 2 alert, 3 bake, 4 bake to green, "
-        "5 overhead in instructions",
+        "5 overhead in instructions, 6 failing path in instructions, 7 failure storm",
     )
     parser.add_argument(
         "--repeats",
@@ -118,7 +119,7 @@ def main(argv: list[str]) -> int:
         python = python_interpreter(version[0])  # the default answer's Python
         before = args.before.resolve() if args.before else None
 
-        if args.parts & {1, 2, 5}:
+        if args.parts & {1, 2, 5, 6, 7}:
             baked = _bake_and_sync(baker, template, python)
             unfixed = _bake_and_sync(baker, before, python) if before else None
             children = part_monitoring.Children(baked, scratch, unfixed)
@@ -143,6 +144,20 @@ def main(argv: list[str]) -> int:
                 counted = COUNTED_INTRO + (BEFORE_NOTE if before else "")
                 title = "5. Monitoring overhead, counted in instructions"
                 sections.append((title, counted, tables))
+            if 6 in args.parts:
+                tables, figures[6] = part_instructions.instructions(
+                    children,
+                    repeats[6],
+                    args.counted_tasks,
+                    args.tasks,
+                    fail_every=part_monitoring.FAIL_EVERY,
+                    goal=FAILING_GOAL,
+                )
+                title = "6. The failing path, counted in instructions"
+                sections.append((title, FAILING_INTRO, tables))
+            if 7 in args.parts:
+                tables, figures[7] = part_storm.storm(children, repeats[7])
+                sections.append(("7. A failure storm", STORM_INTRO, tables))
         if 3 in args.parts:
             templates = part_bake.answer_sets(template)
             tables, figures[3] = part_bake.bake(baker, templates, repeats[3])
@@ -313,6 +328,19 @@ BEFORE_INTRO = (
     "run as (c), this template: the rows (c0) and (c) are before and after. The change "
     "from one to the other, in the files a user bakes and runs (the template's own "
     "tests, scripts, docs, benchmarks, README.md, CHANGELOG.md and uv.lock left out):"
+)
+FAILING_GOAL = 1.015  # (c) / (a), in instructions, one task in ten failing
+FAILING_INTRO = (
+    "Part 5's count on the failing path: one task in ten raises, and the count takes in "
+    "`flow.run()` and the `sentry_sdk.flush()` after it that sends the events (the "
+    "sending thread's instructions included), so that what each failure costs to report "
+    "is counted in full. Bare Prefect, (a), has no Sentry to flush."
+)
+STORM_INTRO = (
+    "A task mapped over 2,000 items that all fail (`benchmarks/part_storm.py`): without "
+    "a bound, every failure would be an event until the SDK's queue of 100 overflowed. "
+    "The template sends the first SENTRY_MAX_EVENTS_PER_TASK (10) and one event that "
+    "counts the rest."
 )
 COUNTED_INTRO = (
     "Part 1's flow on the success path, at two small sizes, each run under callgrind "

@@ -43,6 +43,7 @@ DATABASE_URL = f"postgresql://etl:{URL_PASSWORD}@warehouse.internal:5432/sales"
 # Parameter values under secret-looking names: known secrets wherever they show up.
 API_TOKEN = "tok_parameter-api-token-2719"
 NESTED_PASSWORD = "nested-parameter-password-6650"
+LISTED_TOKEN = "listed-account-token-3187"
 EXECUTORS = {
     "local": LocalExecutor,
     "threads": lambda: LocalDaskExecutor(scheduler="threads", num_workers=2),
@@ -51,11 +52,14 @@ EXECUTORS = {
 
 
 @task
-def call_api(api_token: str, warehouse: dict) -> None:
+def call_api(api_token: str, warehouse: dict, accounts: list) -> None:
     logger = logging.getLogger("sales.api")
     logger.warning("Retrying with token %s and %s", api_token, warehouse["login"]["password"])
     if api_token == "tok_parameter-api-token-2719":  # a literal in the lines around the raise
-        raise ValueError(f"API refused token {api_token} for {warehouse['login']['password']}")
+        raise ValueError(
+            f"API refused token {api_token} for {warehouse['login']['password']}"
+            f" and {accounts[0]['token']}"
+        )
 
 
 @task
@@ -110,6 +114,7 @@ def test_parameter_secrets_never_leave_in_messages_breadcrumbs_or_code(
         call_api(
             Parameter("api_token", default="tok_parameter-api-token-2719"),
             Parameter("warehouse", default=warehouse),
+            Parameter("accounts", default=[{"name": "east", "token": LISTED_TOKEN}]),
         )
 
     state = flow.run()
@@ -118,9 +123,9 @@ def test_parameter_secrets_never_leave_in_messages_breadcrumbs_or_code(
     assert state.is_failed()
     [event] = monitoring_env.events(expected=1)
     sent = b"".join(monitoring_env.bodies)
-    assert [s for s in (API_TOKEN, NESTED_PASSWORD) if s.encode() in sent] == []
+    assert [s for s in (API_TOKEN, NESTED_PASSWORD, LISTED_TOKEN) if s.encode() in sent] == []
     assert event["exception"]["values"][-1]["value"].startswith(
-        "API refused token [Filtered] for [Filtered]"
+        "API refused token [Filtered] for [Filtered] and [Filtered]"
     )
     [crumb] = [b for b in event["breadcrumbs"]["values"] if b.get("category") == "sales.api"]
     assert crumb["message"] == "Retrying with token [Filtered] and [Filtered]"
