@@ -22,17 +22,21 @@ PER_TASK = 65_000_000  # what each task costs in bare Prefect, as measured here
 
 
 def verdicts(
-    monkeypatch: pytest.MonkeyPatch, fixed: dict[str, int], per_task: dict[str, int]
+    monkeypatch: pytest.MonkeyPatch,
+    fixed: dict[str, int],
+    per_task: dict[str, int],
+    **options: float,
 ) -> tuple[list[list[str]], dict]:
     """Part 5's table rows and figures for counts `fixed + tasks * per_task`, per variant."""
     monkeypatch.setattr(part_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
 
-    def count(children, valgrind, variant, executor, tasks, seed):
+    def count(children, valgrind, variant, executor, tasks, seed, fail_every=0):
+        assert fail_every == options.get("fail_every", 0)
         return fixed[variant] + tasks * per_task[variant] + seed  # seeds differ a little
 
     monkeypatch.setattr(part_instructions, "_count", count)
     children = SimpleNamespace(variants=["bare", "seed", "template"])
-    [table], figures = part_instructions.instructions(children, 3, (10, 50), 1000)
+    [table], figures = part_instructions.instructions(children, 3, (10, 50), 1000, **options)
     return [row for row in table.rows if row[1] == "(c) this template"], figures
 
 
@@ -74,3 +78,20 @@ def test_costlier_than_the_seed_misses_that_goal(monkeypatch: pytest.MonkeyPatch
     # 5 G once: 1.08x at 1,000 tasks, and above the seed's 1.01x.
     assert [row[-2] for row in rows] == ["MISSED", "MISSED"]
     assert all(row[-1].startswith("MISSED") for row in rows)
+
+
+def test_the_failing_path_is_judged_on_its_own_goal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1.8 % more per task: within the success path's 1.02x, not within part 6's 1.015x.
+    counts = {
+        "fixed": {"bare": FIXED, "seed": FIXED, "template": FIXED},
+        "per_task": {
+            "bare": PER_TASK,
+            "seed": PER_TASK * 107 // 100,
+            "template": PER_TASK * 1018 // 1000,
+        },
+    }
+    success_rows, _ = verdicts(monkeypatch, **counts)
+    failing_rows, _ = verdicts(monkeypatch, **counts, fail_every=10, goal=1.015)
+
+    assert [row[-2] for row in success_rows] == ["met", "met"]
+    assert [row[-2] for row in failing_rows] == ["MISSED", "MISSED"]
