@@ -366,7 +366,8 @@ def test_without_sentry_environment_events_are_local_and_the_log_says_so(
 
     [event] = monitoring_env.events(expected=1)
     assert event["environment"] == "local"
-    [started] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Sentry is on")]
+    messages = [record.getMessage() for record in caplog.records]
+    [started] = [message for message in messages if message.startswith("Sentry is on")]
     assert started == "Sentry is on: environment 'local', release '0123abc'."
     [warning] = monitoring_warnings(caplog, startup.SENTRY_ENVIRONMENT_ENV_NAME)
     assert "'local'" in warning

@@ -10,7 +10,8 @@ import sentry_sdk
 from prefect import task
 from prefect.schedules import CronSchedule, IntervalSchedule
 
-from {{ cookiecutter.__package }} import deployment, flow as project_flow
+from {{ cookiecutter.__package }} import deployment
+from {{ cookiecutter.__package }} import flow as project_flow
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, crons
 
 from .sentry_endpoint import SentryEndpoint
@@ -97,7 +98,8 @@ def test_only_a_single_cron_schedule_becomes_a_monitor() -> None:
 def test_a_schedule_in_another_time_zone_keeps_its_time_zone_on_the_monitor(
     monitoring_env: SentryEndpoint,
 ) -> None:
-    paris = CronSchedule("30 7 * * 1-5", start_date=pendulum.datetime(2026, 1, 1, tz="Europe/Paris"))
+    start = pendulum.datetime(2026, 1, 1, tz="Europe/Paris")
+    paris = CronSchedule("30 7 * * 1-5", start_date=start)
     with MonitoredFlow("Paris mornings", schedule=paris) as flow:
         succeed()
 

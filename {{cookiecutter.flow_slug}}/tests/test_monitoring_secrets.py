@@ -14,7 +14,7 @@ import prefect
 import pytest
 import sentry_sdk
 from prefect import Parameter, task
-from prefect.executors import Executor, LocalDaskExecutor, LocalExecutor
+from prefect.executors import LocalDaskExecutor, LocalExecutor
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, startup
 from {{ cookiecutter.__package }}.monitoring.scrubbing import scrub_event

@@ -62,9 +62,10 @@ def test_a_storm_of_failures_sends_a_few_events_and_counts_the_rest(
     assert summary["tags"]["task_name"] == "invert"
     assert summary["tags"]["flow_name"] == "Storm"
     assert summary["level"] == "error"
-    assert "failed" in summary["message"] and f"SENTRY_MAX_EVENTS_PER_TASK={LIMIT}" in summary[
-        "message"
-    ]
+    assert (
+        "failed" in summary["message"]
+        and f"SENTRY_MAX_EVENTS_PER_TASK={LIMIT}" in summary["message"]
+    )
     assert monitoring_warnings(caplog, "more events at once than the SDK queues") == []
 
 
@@ -83,7 +84,8 @@ def test_the_limit_is_per_task_and_per_flow_run(
     events = monitoring_env.events(expected=10, timeout=2)
     per_run_and_task: Dict[tuple, int] = {}
     for event in events:
-        key = (event["tags"]["flow_run_id"], event["tags"]["task_name"], bool(event.get("exception")))
+        tags = event["tags"]
+        key = (tags["flow_run_id"], tags["task_name"], bool(event.get("exception")))
         per_run_and_task[key] = per_run_and_task.get(key, 0) + 1
     assert sorted(per_run_and_task.values()) == [1, 1, 2, 2, 2, 2]
     assert len(events) == 10

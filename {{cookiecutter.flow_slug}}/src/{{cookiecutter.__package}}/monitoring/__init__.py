@@ -4,8 +4,9 @@ How a flow run is monitored, module by module:
 
 - `startup`: `init_sentry()` reads the SENTRY_* variables, takes the DSN from SENTRY_DSN or
   else from the AWS SSM parameter named by SENTRY_DSN_SSM_PARAMETER_NAME, and starts the
-  Sentry SDK once per process, with `integration.PrefectIntegration`. It never raises: when anything is missing or fails, one
-  warning says why, and the flow runs exactly as it would without monitoring.
+  Sentry SDK once per process, with `integration.PrefectIntegration`. It never raises:
+  when anything is missing or fails, one warning says why, and the flow runs exactly as
+  it would without monitoring.
 - `flows`: `MonitoredFlow` gives the flow `report_flow_failure` and every task
   `report_task_failure`, so each task run that finally fails is reported once, from
   whatever process runs it, as an unhandled error. `init_base_flow` keeps the seed's

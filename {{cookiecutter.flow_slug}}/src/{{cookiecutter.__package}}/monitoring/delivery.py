@@ -38,6 +38,8 @@ _problem: Optional[str] = None  # why Sentry did not take an event, once it has 
 _gave_up = False  # a flush timed out: later ones in this process would wait for nothing
 _exit_flush_pid: Optional[int] = None  # the worker process that deliver_before_exit set up
 _forwarded: Optional[Any] = None  # events from forked workers, to send from the flow's process
+_forwarding_idle = threading.Event()  # set while no forwarded event is between queue and SDK
+_forwarding_idle.set()
 
 
 class WarningTransport(HttpTransport):
@@ -82,9 +84,24 @@ def forwarding_options() -> Dict[str, Any]:
 def _send_forwarded(queue: Any) -> None:
     while True:
         data = queue.get()
-        transport = sentry_sdk.get_client().transport
-        if transport is not None:
-            transport.capture_envelope(Envelope.deserialize(data))
+        _forwarding_idle.clear()
+        try:
+            transport = sentry_sdk.get_client().transport
+            if transport is not None:
+                transport.capture_envelope(Envelope.deserialize(data))
+        except Exception as exc:  # the thread must go on for the next event
+            warn_undelivered(f"an event from a worker process could not be sent: {exc}")
+        finally:
+            _forwarding_idle.set()
+
+
+def _wait_for_forwarded(timeout: float) -> None:
+    """Until every event the workers handed over is with the SDK, at most `timeout`."""
+    deadline = time.monotonic() + timeout
+    while _forwarded is not None and time.monotonic() < deadline:
+        if _forwarding_idle.is_set() and _forwarded.empty():
+            return
+        time.sleep(0.005)
 
 
 def warn_undelivered(cause: str) -> None:
@@ -112,7 +129,9 @@ def flush(timeout: Optional[float] = None) -> bool:
     timeout = client.options["shutdown_timeout"] if timeout is None else timeout
     pending: List[int] = []
     started = time.monotonic()
-    client.flush(timeout, callback=lambda count, _: pending.append(count))
+    _wait_for_forwarded(timeout)
+    left = max(0.0, timeout - (time.monotonic() - started))
+    client.flush(left, callback=lambda count, _: pending.append(count))
     if pending and time.monotonic() - started >= timeout:
         _gave_up = True
         warn_undelivered(

@@ -131,4 +131,3 @@ def prefect_ui_url() -> str:
     # https://api.prefect.io -> https://cloud.prefect.io, https://api-beta.prefect.io -> https://beta.prefect.io
     ui = api.replace("api-", "") if "api-" in api else api.replace("api", "cloud", 1)
     return ui.rstrip("/")
-

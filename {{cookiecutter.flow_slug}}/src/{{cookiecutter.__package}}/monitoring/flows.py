@@ -7,9 +7,9 @@ from typing import Any, Optional
 
 import prefect
 import sentry_sdk
-from sentry_sdk.utils import event_from_exception
 from prefect import Flow, Task, task
 from prefect.engine.state import State, TriggerFailed
+from sentry_sdk.utils import event_from_exception
 
 from . import crons
 from .budget import FailureBudget

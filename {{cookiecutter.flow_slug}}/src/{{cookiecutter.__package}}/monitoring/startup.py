@@ -134,7 +134,7 @@ def _read_options() -> Optional[Dict[str, Any]]:
             PrefectIntegration(),
             LoggingIntegration(
                 level=logging.WARNING, event_level=logging.ERROR, sentry_logs_level=None
-            )
+            ),
         ],
         # Only the SDK's defaults: none of the integrations it would enable for whatever
         # libraries happen to be installed (web frameworks, boto3 spans, ...).
