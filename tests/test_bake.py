@@ -40,10 +40,12 @@ ALWAYS = {
     f"{PACKAGE}/flow.py",
     f"{PACKAGE}/monitoring/__init__.py",
     f"{PACKAGE}/monitoring/__main__.py",
+    f"{PACKAGE}/monitoring/budget.py",
     f"{PACKAGE}/monitoring/crons.py",
     f"{PACKAGE}/monitoring/delivery.py",
     f"{PACKAGE}/monitoring/events.py",
     f"{PACKAGE}/monitoring/flows.py",
+    f"{PACKAGE}/monitoring/integration.py",
     f"{PACKAGE}/monitoring/scrubbing.py",
     f"{PACKAGE}/monitoring/startup.py",
     f"{PACKAGE}/tasks.py",
@@ -60,6 +62,7 @@ ALWAYS = {
     "tests/test_monitoring_executors.py",
     "tests/test_monitoring_faults.py",
     "tests/test_monitoring_secrets.py",
+    "tests/test_monitoring_storms.py",
 }
 TERRAFORM = {
     "terraform/alerts.tf",

@@ -113,6 +113,20 @@ def bugsink(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         server.wait(timeout=10)
 
 
+def bugsink_issues(env: dict[str, str], expected: int, timeout: float = 60) -> dict[str, dict]:
+    """Bugsink's issues by exception type, once `expected` are there (it digests in turn)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        queried = subprocess.run(
+            [str(BIN / "bugsink-manage"), "shell", "-c", ISSUES],
+            env=env, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        issues = json.loads(queried.stdout.splitlines()[-1])
+        if len(issues) >= expected or time.monotonic() > deadline:
+            return {issue["type"]: issue for issue in issues}
+        time.sleep(1)
+
+
 @pytest.mark.slow
 def test_failures_become_the_expected_issues_in_bugsink(
     bake: Bake, bugsink: tuple[str, dict[str, str]]
@@ -128,11 +142,7 @@ def test_failures_become_the_expected_issues_in_bugsink(
     )
 
     assert "flow run: Failed" in ran.stdout, ran.stdout[-2000:] + ran.stderr[-2000:]
-    queried = subprocess.run(
-        [str(BIN / "bugsink-manage"), "shell", "-c", ISSUES],
-        env=bugsink_env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    issues = {issue["type"]: issue for issue in json.loads(queried.stdout.splitlines()[-1])}
+    issues = bugsink_issues(bugsink_env, expected=3)
     assert sorted(issues) == ["ConnectionError", "Log Message", "ValueError"]
     assert issues["ConnectionError"]["events"] == 1
     assert issues["ValueError"]["events"] == 10  # SENTRY_MAX_EVENTS_PER_TASK's default
