@@ -98,9 +98,10 @@ def bugsink(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         [*manage, "shell", "-c", create], env=env, check=True, capture_output=True, text=True
     )
     dsn = created.stdout.strip().splitlines()[-1]
+    log = (folder / "server.log").open("wb")
     server = subprocess.Popen(
         [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -111,6 +112,7 @@ def bugsink(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
 
 
 def bugsink_issues(env: dict[str, str], expected: int, timeout: float = 60) -> dict[str, dict]:
@@ -135,6 +137,9 @@ def test_failures_become_the_expected_issues_in_bugsink(
     project = bake().project_path
     env = environment_without_venv()
     env.update(SENTRY_DSN=dsn, SENTRY_ENVIRONMENT="test", SENTRY_REGION="eu-west-1")
+    # Bugsink digests each event before it answers, a few hundred milliseconds each on a
+    # busy machine: the default 2 s at exit could leave the last events (the summary) unsent.
+    env["SENTRY_SHUTDOWN_TIMEOUT"] = "60"
     subprocess.run(["uv", "sync", "--quiet"], cwd=project, env=env, check=True)
 
     ran = subprocess.run(
@@ -143,7 +148,8 @@ def test_failures_become_the_expected_issues_in_bugsink(
 
     assert "flow run: Failed" in ran.stdout, ran.stdout[-2000:] + ran.stderr[-2000:]
     issues = bugsink_issues(bugsink_env, expected=3)
-    assert sorted(issues) == ["ConnectionError", "Log Message", "ValueError"]
+    server_log = (Path(bugsink_env["PYTHONPATH"]) / "server.log").read_text()[-3000:]
+    assert sorted(issues) == ["ConnectionError", "Log Message", "ValueError"], (issues, server_log)
     assert issues["ConnectionError"]["events"] == 1
     assert issues["ValueError"]["events"] == 10  # SENTRY_MAX_EVENTS_PER_TASK's default
     summary = issues["Log Message"]
