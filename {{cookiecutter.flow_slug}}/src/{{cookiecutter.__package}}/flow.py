@@ -1,6 +1,6 @@
 """The flow: which tasks run, and in what order. This file is yours.
 
-Run it once on this machine with `make run`. How Prefect stores, schedules and runs
+Run it once on this machine with `make run` (deployment/run.py). How Prefect stores, schedules and runs
 it in production lives in `deployment/`, which the template owns.
 """
 
@@ -25,6 +25,3 @@ with MonitoredFlow(
     rows = extract(day)
     load(transform.map(rows))
 
-
-if __name__ == "__main__":
-    flow.run(run_on_schedule=False)
