@@ -1,7 +1,7 @@
 """The flow: which tasks run, and in what order. This file is yours.
 
-Run it once on this machine with `make run` (deployment/run.py). How Prefect stores, schedules and runs
-it in production lives in `deployment/`, which the template owns.
+Run it once on this machine with `make run`. How Prefect stores, schedules and runs it
+in production lives in `deployment/`, which the template owns.
 """
 
 from __future__ import annotations
@@ -24,4 +24,3 @@ with MonitoredFlow(
     day = Parameter("day", default="today")
     rows = extract(day)
     load(transform.map(rows))
-

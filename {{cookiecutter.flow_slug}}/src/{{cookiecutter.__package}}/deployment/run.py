@@ -21,7 +21,7 @@ def parse_parameters(pairs: List[str]) -> Dict[str, Any]:
     for pair in pairs:
         name, separator, value = pair.partition("=")
         if not separator or not name:
-            raise SystemExit(f"--param {pair!r}: write it as name=value, e.g. --param day=2024-01-31")
+            raise SystemExit(f"--param {pair!r}: write name=value, e.g. --param day=2024-01-31")
         try:
             parameters[name] = json.loads(value)
         except ValueError:
