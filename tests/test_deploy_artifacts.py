@@ -643,7 +643,7 @@ def test_deploy_md_names_exactly_the_settings_and_outputs_that_exist(baked, bake
     guide = (project / "DEPLOY.md").read_text()
     outputs = {name for (name,) in blocks(load_terraform(project / "terraform"), "output")}
 
-    settings = set(re.findall(r"\$\{\{ (?:secrets|vars)\.([A-Z_]+)\b", deploy))
+    settings = set(re.findall(r"\b(?:secrets|vars)\.([A-Z_]+)\b", deploy))
     listed = set(re.findall(r"^\| `([A-Z_]+)` \| (?:secret|variable) \|", guide, re.MULTILINE))
     assert "SENTRY_AUTH_TOKEN" in settings
     assert listed == settings, "DEPLOY.md's table and deploy.yml's settings differ"
