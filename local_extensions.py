@@ -42,6 +42,11 @@ def checked_flow_slug(slug: str) -> str:
     return slug
 
 
+def eventbridge_schedule(cron: str) -> str:
+    """The schedule answer as EventBridge Scheduler's expression (the hook checked it)."""
+    return _load_hook().eventbridge_cron(cron.strip())
+
+
 def python_string(value: str) -> str:
     """A Python string literal, quoted the way `ruff format` leaves it untouched.
 
@@ -62,6 +67,14 @@ def hcl_string(value: str) -> str:
 def dockerfile_string(value: str) -> str:
     """A double-quoted Dockerfile word: JSON escapes, plus `\\$` so nothing expands."""
     return json.dumps(value, ensure_ascii=False).replace("$", "\\$")
+
+
+def verbatim(name: str) -> str:
+    """The text of templates/<name>, not rendered: its GitHub `${{ }}` need no escaping.
+
+    It comes without its final newline, to stand on the line of the `{{ }}` that inserts it.
+    """
+    return (TEMPLATE_DIR / "templates" / name).read_text(encoding="utf-8").rstrip("\n")
 
 
 def recorded_answers(context: dict) -> dict:
@@ -86,8 +99,10 @@ class TemplateFilters(Extension):
         environment.globals["template_version"] = read_template_version()
         environment.filters.update(
             checked_flow_slug=checked_flow_slug,
+            eventbridge_schedule=eventbridge_schedule,
             hcl_string=hcl_string,
             python_string=python_string,
             dockerfile_string=dockerfile_string,
             recorded_answers=recorded_answers,
+            verbatim=verbatim,
         )

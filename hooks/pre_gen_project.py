@@ -34,7 +34,11 @@ DEPENDENCY_MODULES = frozenset(
     }
 )
 PYTHON_VERSIONS = ("3.10", "3.9")
+ORCHESTRATORS = ("prefect_server", "prefect_cloud", "none")
 RUN_CONFIGS = ("ecs", "kubernetes", "docker", "local")
+# With no Prefect backend, the platform's scheduler starts the runs: these run configs
+# have one the template sets up (EventBridge Scheduler and an ECS task).
+SCHEDULED_WITHOUT_BACKEND = ("ecs",)
 EXECUTORS = ("local", "local_dask", "dask_cluster")
 
 SENTRY_SLUG = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,49}$")
@@ -42,6 +46,94 @@ AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
+
+
+# Cron in EventBridge Scheduler's syntax: cron(minutes hours day-of-month month
+# day-of-week year). Its day-of-week counts 1-7 from Sunday, and one of day-of-month and
+# day-of-week must be `?`. Day names are written out, so no number is misread.
+CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+)
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+class CronError(ValueError):
+    """A cron expression EventBridge Scheduler cannot run as written."""
+
+
+def cron_values(field: str, name: str, low: int, high: int) -> list[int]:
+    """Every value a standard cron field matches, in order; CronError names what is wrong."""
+    names = MONTHS if name == "month" else DAYS if name == "day-of-week" else ()
+    offset = 1 if name == "month" else 0
+
+    def number(word: str) -> int:
+        if word.upper() in names:
+            return names.index(word.upper()) + offset
+        if not word.isdigit() or not low <= int(word) <= high:
+            raise CronError(f"{name} {word!r} is not a number from {low} to {high}")
+        return int(word)
+
+    values: set[int] = set()
+    for part in field.split(","):
+        spread, _, step_text = part.partition("/")
+        if step_text and (not step_text.isdigit() or int(step_text) == 0):
+            raise CronError(f"{name} step {step_text!r} is not a positive number")
+        step = int(step_text or 1)
+        if spread == "*":
+            start, end = low, high
+        elif "-" in spread:
+            first, _, last = spread.partition("-")
+            start, end = number(first), number(last)
+            if start > end:
+                raise CronError(f"{name} range {spread!r} runs backwards")
+        else:
+            start = number(spread)
+            end = high if step_text else start
+        values.update(range(start, end + 1, step))
+    return sorted(values)
+
+
+def eventbridge_cron(cron: str) -> str:
+    """The five-field cron `cron` as EventBridge Scheduler's `cron(...)`, matching the same
+    minutes; CronError when it cannot."""
+    fields = cron.split()
+    if len(fields) != 5:
+        raise CronError(f"{cron!r} has {len(fields)} fields, not 5")
+    for field, (name, _, _) in zip(fields, CRON_FIELDS, strict=True):
+        if not re.fullmatch(r"[0-9A-Za-z*/,-]+", field):
+            raise CronError(f"{name} {field!r} uses a character other than digits, names, * / , -")
+    _, _, day, _, weekday = fields
+    limits = {name: (low, high) for name, low, high in CRON_FIELDS}
+    parsed = [
+        cron_values(field, name, *limits[name])
+        for field, (name, _, _) in zip(fields, CRON_FIELDS, strict=True)
+    ]
+    days = sorted({value % 7 for value in parsed[4]})  # 0 and 7 are both Sunday
+    if day != "*" and weekday != "*":
+        # Standard cron runs when either matches; EventBridge allows only one of them.
+        raise CronError(
+            f"day-of-month {day!r} and day-of-week {weekday!r} are both set: cron runs on "
+            "either one, EventBridge only on one of them"
+        )
+
+    def listed(values: list[int], name: str, words: tuple[str, ...] = ()) -> str:
+        low, high = limits[name]
+        if set(values) >= set(range(low, high + 1)) - ({7} if name == "day-of-week" else set()):
+            return "*"
+        first = 1 if name == "month" else 0
+        return ",".join(words[value - first] if words else str(value) for value in values)
+
+    day_of_month = listed(parsed[2], "day-of-month") if weekday == "*" else "?"
+    day_of_week = "?" if weekday == "*" else listed(days, "day-of-week", DAYS)
+    return (
+        f"cron({listed(parsed[0], 'minute')} {listed(parsed[1], 'hour')} {day_of_month} "
+        f"{listed(parsed[3], 'month', MONTHS)} {day_of_week} *)"
+    )
 
 
 def error(field: str, problem: str, fix: str) -> str:
@@ -153,6 +245,57 @@ def check_schedule(answers: Answers) -> str | None:
     )
 
 
+def check_orchestrator_has_a_scheduler(answers: Answers) -> str | None:
+    run_config = text(answers, "run_config")
+    if text(answers, "orchestrator") != "none" or run_config in SCHEDULED_WITHOUT_BACKEND:
+        return None
+    return error(
+        "orchestrator",
+        f"none (no Prefect backend) has no scheduler set up for run_config={run_config}",
+        "use run_config=ecs (EventBridge Scheduler starts an ECS task), "
+        "or orchestrator=prefect_server",
+    )
+
+
+def check_unorchestrated_flow_is_scheduled(answers: Answers) -> str | None:
+    if text(answers, "orchestrator") != "none" or text(answers, "schedule").strip():
+        return None
+    return error(
+        "schedule",
+        "is empty, and with orchestrator=none nothing else would ever start the flow",
+        "give a cron schedule, e.g. schedule='0 6 * * *', or use orchestrator=prefect_server",
+    )
+
+
+def check_unorchestrated_flow_reports_to_crons(answers: Answers) -> str | None:
+    if text(answers, "orchestrator") != "none" or answers.get("sentry_crons", True) is not False:
+        return None
+    return error(
+        "sentry_crons",
+        "is false, but with orchestrator=none Sentry Crons is the only thing that notices "
+        "a run that never started",
+        "use sentry_crons=true",
+    )
+
+
+def check_schedule_converts_for_eventbridge(answers: Answers) -> str | None:
+    schedule = text(answers, "schedule").strip()
+    if text(answers, "orchestrator") != "none" or text(answers, "run_config") != "ecs":
+        return None
+    if not schedule:
+        return None  # check_unorchestrated_flow_is_scheduled says so
+    try:
+        eventbridge_cron(schedule)
+    except CronError as problem:
+        return error(
+            "schedule",
+            f"{schedule!r} cannot run on EventBridge Scheduler: {problem}",
+            "use minutes, hours, days, months and weekdays as numbers, names, ranges, lists "
+            "and steps, with day-of-month or day-of-week left at *",
+        )
+    return None
+
+
 FLOW_SLUG_RULES: tuple[Rule, ...] = (
     check_flow_slug_is_identifier,
     check_flow_slug_is_not_keyword,
@@ -173,8 +316,13 @@ RULES: tuple[Rule, ...] = (
     check_schedule,
     check_boolean("sentry_crons"),
     check_choice("python_version", PYTHON_VERSIONS),
+    check_choice("orchestrator", ORCHESTRATORS),
     check_choice("run_config", RUN_CONFIGS),
     check_choice("executor", EXECUTORS),
+    check_orchestrator_has_a_scheduler,
+    check_unorchestrated_flow_is_scheduled,
+    check_unorchestrated_flow_reports_to_crons,
+    check_schedule_converts_for_eventbridge,
 )
 
 

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-# Together these cover every choice value at least once.
+# Together these cover every choice value at least once, and every orchestrator with
+# every run config it supports (orchestrator=none: ecs only, the hook refuses the rest).
 COMBINATIONS = [
-    pytest.param({}, id="defaults-ecs-local-py3.10"),
+    pytest.param({}, id="defaults-server-ecs-local-py3.10"),
+    pytest.param(
+        {"orchestrator": "none", "run_config": "ecs", "schedule": "30 5 * * 1-5"},
+        id="none-ecs-local-py3.10-weekdays",
+    ),
+    pytest.param(
+        {"orchestrator": "prefect_cloud", "run_config": "ecs", "executor": "local_dask"},
+        id="cloud-ecs-local_dask-py3.10",
+    ),
     pytest.param(
         {"run_config": "kubernetes", "executor": "local_dask", "python_version": "3.9"},
-        id="kubernetes-local_dask-py3.9",
+        id="server-kubernetes-local_dask-py3.9",
     ),
     pytest.param(
         {"run_config": "docker", "executor": "dask_cluster", "python_version": "3.10"},
-        id="docker-dask_cluster-py3.10",
+        id="server-docker-dask_cluster-py3.10",
     ),
     pytest.param(
         {
@@ -23,7 +32,19 @@ COMBINATIONS = [
             "schedule": "",
             "sentry_crons": False,
         },
-        id="local-local-py3.9-unscheduled-no-crons",
+        id="server-local-local-py3.9-unscheduled-no-crons",
+    ),
+    pytest.param(
+        {"orchestrator": "prefect_cloud", "run_config": "kubernetes", "python_version": "3.9"},
+        id="cloud-kubernetes-local-py3.9",
+    ),
+    pytest.param(
+        {"orchestrator": "prefect_cloud", "run_config": "docker", "executor": "dask_cluster"},
+        id="cloud-docker-dask_cluster-py3.10",
+    ),
+    pytest.param(
+        {"orchestrator": "prefect_cloud", "run_config": "local", "python_version": "3.9"},
+        id="cloud-local-local-py3.9",
     ),
 ]
 

@@ -36,6 +36,8 @@ ALWAYS = {
     f"{PACKAGE}/__init__.py",
     f"{PACKAGE}/deployment/__init__.py",
     f"{PACKAGE}/deployment/executor.py",
+    f"{PACKAGE}/deployment/register.py",
+    f"{PACKAGE}/deployment/run.py",
     f"{PACKAGE}/deployment/run_config.py",
     f"{PACKAGE}/flow.py",
     f"{PACKAGE}/monitoring/__init__.py",
@@ -82,6 +84,12 @@ BY_RUN_CONFIG = {
     "kubernetes": set(),
     "local": set(),
 }
+# What each orchestrator adds to them.
+BY_ORCHESTRATOR = {
+    "prefect_server": {"tests/test_registration.py"},
+    "prefect_cloud": set(),
+    "none": {"terraform/schedule.tf", "tests/test_schedule.py"},
+}
 RUN_CONFIG_CLASS = {
     "ecs": "ECSRun",
     "kubernetes": "KubernetesRun",
@@ -102,7 +110,11 @@ def test_the_project_has_exactly_the_files_of_its_choices(bake: Bake, answers: d
 
     assert result.exception is None, result.exception
     run_config = result.context["run_config"]
-    assert project_files(result.project_path) == ALWAYS | TERRAFORM | BY_RUN_CONFIG[run_config]
+    orchestrator = result.context["orchestrator"]
+    assert (
+        project_files(result.project_path)
+        == ALWAYS | TERRAFORM | BY_RUN_CONFIG[run_config] | BY_ORCHESTRATOR[orchestrator]
+    )
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)

@@ -8,6 +8,7 @@ first use), Terraform only formats.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -23,7 +24,6 @@ from tests.deploy_tools import (
     blocks,
     checkov,
     docker_label,
-    github_literal,
     hcl_literal,
     load_terraform,
     locals_of,
@@ -57,10 +57,21 @@ BAKES = {
         for python in PYTHON_VERSIONS
     },
     "hostile-ecs-py3.10": HOSTILE,
+    **{
+        f"cloud-{run_config}-py3.10": {"orchestrator": "prefect_cloud", "run_config": run_config}
+        for run_config in RUN_CONFIGS
+    },
+    "none-ecs-py3.10": {"orchestrator": "none", "run_config": "ecs"},
 }
 ALL_BAKES = list(BAKES)
 # checkov takes seconds to start: one run covers one bake of each run config.
-CHECKOV_BAKES = ["hostile-ecs-py3.10", "kubernetes-py3.9", "docker-py3.10", "local-py3.9"]
+CHECKOV_BAKES = [
+    "hostile-ecs-py3.10",
+    "kubernetes-py3.9",
+    "docker-py3.10",
+    "local-py3.9",
+    "none-ecs-py3.10",
+]
 
 TERRAFORM_ALWAYS = {
     "alerts.tf",
@@ -96,7 +107,12 @@ def baked(tmp_path_factory: pytest.TempPathFactory):
 
 
 def answers_of(bake_id: str) -> dict[str, str]:
-    answers = {"run_config": "ecs", "python_version": "3.10", **BAKES[bake_id]}
+    answers = {
+        "orchestrator": "prefect_server",
+        "run_config": "ecs",
+        "python_version": "3.10",
+        **BAKES[bake_id],
+    }
     if bake_id.startswith("hostile"):
         answers["prefect_project"] = HOSTILE_PREFECT_PROJECT
     return answers
@@ -179,12 +195,13 @@ def test_free_text_labels_round_trip_through_docker(baked) -> None:
 @pytest.mark.parametrize("bake_id", ALL_BAKES)
 def test_terraform_parses_and_has_the_files_of_its_run_config(baked, bake_id: str) -> None:
     folder = baked(bake_id) / "terraform"
+    answers = answers_of(bake_id)
 
     terraform = load_terraform(folder)
 
-    assert (
-        set(terraform)
-        == TERRAFORM_ALWAYS | TERRAFORM_BY_RUN_CONFIG[answers_of(bake_id)["run_config"]]
+    scheduled = {"schedule.tf"} if answers["orchestrator"] == "none" else set()
+    assert set(terraform) == TERRAFORM_ALWAYS | TERRAFORM_BY_RUN_CONFIG[answers["run_config"]] | (
+        scheduled
     )
 
 
@@ -202,10 +219,10 @@ def test_terraform_fmt_passes(baked, bake_id: str) -> None:
     assert result.returncode == 0, f"not formatted: {result.stdout}{result.stderr}"
 
 
-@pytest.mark.parametrize("run_config", RUN_CONFIGS)
-def test_every_reference_names_something_declared(baked, run_config: str) -> None:
+@pytest.mark.parametrize("bake_id", [f"{r}-py3.10" for r in RUN_CONFIGS] + ["none-ecs-py3.10"])
+def test_every_reference_names_something_declared(baked, bake_id: str) -> None:
     # `terraform validate` needs the providers, which cannot be downloaded here.
-    folder = baked(f"{run_config}-py3.10") / "terraform"
+    folder = baked(bake_id) / "terraform"
     terraform = load_terraform(folder)
     code = "\n".join(
         line
@@ -342,7 +359,12 @@ def test_the_image_repository_exists_only_where_an_image_is_pulled_from_ecr(
         assert repository["image_tag_mutability"] == '"IMMUTABLE"'
         assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
         assert repository["encryption_configuration"][0]["encryption_type"] in {'"KMS"', '"AES256"'}
-        expected_outputs |= {"image_repository_url", "image_pull_policy_arn", "deploy_role_arn"}
+        expected_outputs |= {
+            "image_repository_url",
+            "image_pull_policy_arn",
+            "deploy_role_arn",
+            "ecr_registry",
+        }
     else:
         assert not any(kind.startswith("aws_ecr") for kind, _ in resources)
     if run_config == "ecs":
@@ -350,19 +372,58 @@ def test_the_image_repository_exists_only_where_an_image_is_pulled_from_ecr(
     assert outputs == expected_outputs
 
 
-def test_only_main_of_one_repository_may_assume_the_deploy_role(baked) -> None:
-    trust = blocks(load_terraform(baked("docker-py3.10") / "terraform"), "data")[
+@pytest.mark.parametrize("bake_id", ["docker-py3.10", "none-ecs-py3.10"])
+def test_only_the_deploy_environment_of_one_repository_may_assume_the_deploy_role(
+    baked, bake_id: str
+) -> None:
+    project = baked(bake_id)
+    trust = blocks(load_terraform(project / "terraform"), "data")[
         ("aws_iam_policy_document", "deploy_trust")
     ]
+    locals_ = locals_of(load_terraform(project / "terraform"))
 
     conditions = {
         condition["variable"]: condition["values"]
         for condition in trust["statement"][0]["condition"]
     }
     assert conditions['"token.actions.githubusercontent.com:sub"'] == [
-        '"repo:${var.github_repository}:ref:refs/heads/main"'
+        '"repo:${var.github_repository}:environment:${local.environment}"'
     ]
     assert conditions['"token.actions.githubusercontent.com:aud"'] == ['"sts.amazonaws.com"']
+    # The job whose token that is: it runs in the environment named by the same answer.
+    job = workflow(project, "deploy.yml")["jobs"]["deploy"]
+    assert job["environment"] == hcl_literal(locals_["environment"])
+
+
+def test_the_schedule_starts_the_task_definition_that_runs_the_flow(baked) -> None:
+    terraform = load_terraform(baked("none-ecs-py3.10") / "terraform")
+    resources = blocks(terraform, "resource")
+    locals_ = locals_of(terraform)
+
+    schedule = resources[("aws_scheduler_schedule", "flow")]
+    assert hcl_literal(locals_["schedule_expression"]) == "cron(0 6 * * ? *)"
+    assert schedule["schedule_expression"] == "${local.schedule_expression}"
+    assert schedule["schedule_expression_timezone"] == '"UTC"'
+    target = schedule["target"][0]
+    parameters = target["ecs_parameters"][0]
+    assert parameters["task_definition_arn"] == "${aws_ecs_task_definition.flow.arn}"
+    assert parameters["launch_type"] == '"FARGATE"'
+    assert target["role_arn"] == "${aws_iam_role.scheduler.arn}"
+    definition = resources[("aws_ecs_task_definition", "flow")]
+    assert definition["task_role_arn"] == "${aws_iam_role.task.arn}"
+    assert definition["execution_role_arn"] == "${aws_iam_role.execution.arn}"
+    assert [hcl_literal(word) for word in locals_["flow_command"]] == [
+        "python",
+        "-m",
+        "daily_sales_report.deployment.run",
+    ]
+    assert set(locals_["flow_environment"]) == {
+        "SENTRY_DSN_SSM_PARAMETER_NAME",
+        "SENTRY_ENVIRONMENT",
+        "SENTRY_REGION",
+    }
+    outputs = {name for (name,) in blocks(terraform, "output")}
+    assert {"schedule_name", "log_group_name", "task_role_arn", "deploy_role_arn"} <= outputs
 
 
 def test_free_text_round_trips_through_hcl(baked) -> None:
@@ -461,35 +522,67 @@ def test_ci_runs_every_check_without_publishing(baked) -> None:
     assert "astral-sh/setup-uv" in {step.get("uses", "").split("@")[0] for step in steps_of(ci)}
 
 
-@pytest.mark.parametrize("run_config", RUN_CONFIGS)
-def test_deploy_ships_the_commit_it_tests(baked, run_config: str) -> None:
-    project = baked(f"{run_config}-py3.10")
+DEPLOY_BAKES = [
+    *(f"{run_config}-py3.10" for run_config in RUN_CONFIGS),
+    *(f"cloud-{run_config}-py3.10" for run_config in RUN_CONFIGS),
+    "none-ecs-py3.10",
+]
+# What `make register` gets from the workflow, by orchestrator.
+REGISTER_ENV = {
+    "prefect_server": {
+        "PREFECT__BACKEND": "server",
+        "PREFECT__SERVER__ENDPOINT": "${{ vars.PREFECT_SERVER_ENDPOINT }}",
+        "PREFECT__SERVER__UI__ENDPOINT": "${{ vars.PREFECT_SERVER_UI_URL }}",
+        "PREFECT_SERVER_PROXY_HEADER": "${{ secrets.PREFECT_SERVER_PROXY_HEADER }}",
+    },
+    "prefect_cloud": {"PREFECT__CLOUD__API_KEY": "${{ secrets.PREFECT_API_KEY }}"},
+    "none": {},
+}
+
+
+@pytest.mark.parametrize("bake_id", DEPLOY_BAKES)
+def test_deploy_ships_the_commit_it_tests(baked, bake_id: str) -> None:
+    project = baked(bake_id)
+    answers = answers_of(bake_id)
+    run_config, orchestrator = answers["run_config"], answers["orchestrator"]
     deploy = workflow(project, "deploy.yml")
     text = (project / ".github" / "workflows" / "deploy.yml").read_text()
     steps = steps_of(deploy)
     actions = {step["uses"].split("@")[0]: step for step in steps if "uses" in step}
     commands = run_lines(deploy)
+    job = deploy["jobs"]["deploy"]
 
     assert deploy[True] == {"push": {"branches": ["main"]}}
     assert deploy["permissions"] == {}
     assert deploy["concurrency"]["cancel-in-progress"] is False
+    assert job["environment"] == "production"
     assert "make test" in commands
-    assert 'prefect register --project "$PREFECT_PROJECT" --module "${PACKAGE}.flow"' in commands
-    register = next(step for step in steps if "prefect register" in step.get("run", ""))
-    assert register["env"]["PREFECT__CLOUD__API_KEY"] == "${{ secrets.PREFECT_API_KEY }}"
+    # The one place that ships the flow, which the baked tests run too.
+    [register] = [step for step in steps if step.get("run") == "make register"]
+    makefile = (project / "Makefile").read_text()
+    assert "$(UV) run python -m $(PACKAGE).deployment.register" in makefile
     release = actions["getsentry/action-release"]
     assert release["with"]["release"] == "${{ github.sha }}"
     assert release["with"]["environment"] == "${{ env.SENTRY_ENVIRONMENT }}"
     assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text
-    job_permissions = deploy["jobs"]["deploy"]["permissions"]
+    expected_env = dict(REGISTER_ENV[orchestrator])
+    if run_config != "local":
+        expected_env["FLOW_IMAGE"] = "${{ steps.image.outputs.image }}"
+    if run_config == "ecs" and orchestrator != "none":
+        expected_env["FLOW_TASK_ROLE_ARN"] = "${{ vars.FLOW_TASK_ROLE_ARN }}"
+    assert register["env"] == expected_env
+    if orchestrator == "prefect_server":  # a runner inside the network of the server
+        assert job["runs-on"] == "${{ fromJSON(vars.DEPLOY_RUNNER_LABELS || '[\"self-hosted\"]') }}"
+    else:
+        assert job["runs-on"] == "ubuntu-24.04"
+    job_permissions = job["permissions"]
 
     if run_config == "local":
-        assert "docker" not in commands and "FLOW_IMAGE" not in register["env"]
+        assert "docker" not in commands
         assert job_permissions == {"contents": "read"}
         return
     assert 'docker build --build-arg SENTRY_RELEASE="$GITHUB_SHA" --tag "$image" .' in commands
     assert 'docker push "$image"' in commands
-    assert register["env"]["FLOW_IMAGE"] == "${{ steps.image.outputs.image }}"
     if run_config in WITH_IMAGE_REPOSITORY:
         assert job_permissions == {"contents": "read", "id-token": "write"}
         credentials = actions["aws-actions/configure-aws-credentials"]["with"]
@@ -503,15 +596,32 @@ def test_deploy_ships_the_commit_it_tests(baked, run_config: str) -> None:
         assert job_permissions == {"contents": "read", "packages": "write"}
         assert not any(name.startswith("aws-actions/") for name in actions)
         assert 'image="ghcr.io/${GITHUB_REPOSITORY,,}:${GITHUB_SHA}"' in commands
-    if run_config == "ecs":
-        assert register["env"]["FLOW_TASK_ROLE_ARN"] == "${{ vars.FLOW_TASK_ROLE_ARN }}"
-    else:
-        assert "FLOW_TASK_ROLE_ARN" not in register["env"]
 
 
-@pytest.mark.parametrize("run_config", RUN_CONFIGS)
-def test_deploy_names_what_terraform_creates(baked, run_config: str) -> None:
-    project = baked(f"{run_config}-py3.10")
+@pytest.mark.parametrize("bake_id", DEPLOY_BAKES)
+def test_the_settings_check_requires_what_the_deploy_cannot_do_without(baked, bake_id: str) -> None:
+    answers = answers_of(bake_id)
+    check = steps_of(workflow(baked(bake_id), "deploy.yml"))[0]
+
+    required = {name.removeprefix("REQUIRED_") for name in check["env"]}
+    expected = {"SENTRY_AUTH_TOKEN"}
+    expected |= {
+        "prefect_server": {"PREFECT_SERVER_ENDPOINT"},
+        "prefect_cloud": {"PREFECT_API_KEY"},
+        "none": set(),
+    }[answers["orchestrator"]]
+    if answers["run_config"] in WITH_IMAGE_REPOSITORY:
+        expected.add("AWS_DEPLOY_ROLE_ARN")
+    if answers["run_config"] == "ecs" and answers["orchestrator"] != "none":
+        expected.add("FLOW_TASK_ROLE_ARN")
+    assert required == expected
+    assert all(name.startswith("REQUIRED_") for name in check["env"])
+
+
+@pytest.mark.parametrize("bake_id", DEPLOY_BAKES)
+def test_deploy_names_what_terraform_creates(baked, bake_id: str) -> None:
+    project = baked(bake_id)
+    run_config = answers_of(bake_id)["run_config"]
     env = workflow(project, "deploy.yml")["env"]
     terraform = load_terraform(project / "terraform")
     locals_ = locals_of(terraform)
@@ -526,24 +636,36 @@ def test_deploy_names_what_terraform_creates(baked, run_config: str) -> None:
         assert env["AWS_REGION"] == hcl_literal(locals_["aws_region"])
 
 
-@pytest.mark.parametrize("run_config", RUN_CONFIGS)
-def test_deploy_md_lists_every_secret_and_variable_the_deploy_reads(baked, run_config: str) -> None:
-    project = baked(f"{run_config}-py3.10")
+@pytest.mark.parametrize("bake_id", DEPLOY_BAKES)
+def test_deploy_md_names_exactly_the_settings_and_outputs_that_exist(baked, bake_id: str) -> None:
+    project = baked(bake_id)
     deploy = (project / ".github" / "workflows" / "deploy.yml").read_text()
     guide = (project / "DEPLOY.md").read_text()
+    outputs = {name for (name,) in blocks(load_terraform(project / "terraform"), "output")}
 
-    settings = set(re.findall(r"\$\{\{ (?:secrets|vars)\.([A-Z_]+) \}\}", deploy))
-    assert {"PREFECT_API_KEY", "SENTRY_AUTH_TOKEN"} <= settings
-    for name in settings:
-        assert f"| `{name}` |" in guide, f"DEPLOY.md does not list {name}"
+    settings = set(re.findall(r"\b(?:secrets|vars)\.([A-Z_]+)\b", deploy))
+    listed = set(re.findall(r"^\| `([A-Z_]+)` \| (?:secret|variable) \|", guide, re.MULTILINE))
+    assert "SENTRY_AUTH_TOKEN" in settings
+    assert listed == settings, "DEPLOY.md's table and deploy.yml's settings differ"
+    named_outputs = set(re.findall(r"output -raw (\w+)", guide))
+    named_outputs |= set(re.findall(r"`(\w+)` output", guide))
+    named_outputs |= set(re.findall(r"<(\w+) output", guide))
+    assert named_outputs <= outputs, f"not Terraform outputs: {named_outputs - outputs}"
     steps = re.findall(r"^## (\d+)\. ", guide, re.MULTILINE)
     assert steps == [str(number) for number in range(1, len(steps) + 1)] and len(steps) >= 5
 
 
-def test_free_text_round_trips_through_the_workflow(baked) -> None:
-    env = workflow(baked("hostile-ecs-py3.10"), "deploy.yml")["env"]
+def test_free_text_round_trips_through_the_registration(baked) -> None:
+    register = baked("hostile-ecs-py3.10") / "src/hostile_flow/deployment/register.py"
 
-    assert github_literal(env["PREFECT_PROJECT"]) == HOSTILE_PREFECT_PROJECT
+    assert python_constant(register, "PREFECT_PROJECT") == HOSTILE_PREFECT_PROJECT
+
+
+def python_constant(module: Path, name: str) -> object:
+    for node in ast.parse(module.read_text()).body:
+        if isinstance(node, ast.Assign) and [target.id for target in node.targets] == [name]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} not found in {module}")
 
 
 # checkov, once for one bake of each run config

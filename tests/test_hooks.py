@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,11 +51,28 @@ REJECTED = [
     pytest.param({"slack_channel": "alerts"}, "slack_channel", id="slack_channel-no-hash"),
     pytest.param({"schedule": "every day"}, "schedule", id="schedule-not-cron"),
     pytest.param({"schedule": "0 6 * *"}, "schedule", id="schedule-four-fields"),
+    pytest.param(
+        {"orchestrator": "none", "run_config": "docker"}, "orchestrator", id="none-docker"
+    ),
+    pytest.param(
+        {"orchestrator": "none", "run_config": "kubernetes"}, "orchestrator", id="none-kubernetes"
+    ),
+    pytest.param({"orchestrator": "none", "run_config": "local"}, "orchestrator", id="none-local"),
+    pytest.param({"orchestrator": "none", "schedule": ""}, "schedule", id="none-unscheduled"),
+    pytest.param(
+        {"orchestrator": "none", "sentry_crons": False}, "sentry_crons", id="none-without-crons"
+    ),
+    pytest.param(
+        {"orchestrator": "none", "schedule": "0 6 1 * 1"}, "schedule", id="none-dom-and-dow"
+    ),
+    pytest.param({"orchestrator": "none", "schedule": "0 6 L * *"}, "schedule", id="none-last-day"),
+    pytest.param({"orchestrator": "none", "schedule": "0 24 * * *"}, "schedule", id="none-hour-24"),
 ]
 
 # Choice values that cookiecutter itself rejects when given on the command line.
 REJECTED_CHOICES = [
     pytest.param({"python_version": "3.12"}, "python_version", id="python_version"),
+    pytest.param({"orchestrator": "airflow"}, "orchestrator", id="orchestrator"),
     pytest.param({"run_config": "lambda"}, "run_config", id="run_config"),
     pytest.param({"executor": "ray"}, "executor", id="executor"),
 ]
@@ -71,6 +89,7 @@ DEFAULTS = {
     "slack_channel": "#data-platform-alerts",
     "schedule": "0 6 * * *",
     "python_version": "3.10",
+    "orchestrator": "prefect_server",
     "run_config": "ecs",
     "executor": "local",
 }
@@ -78,6 +97,65 @@ DEFAULTS = {
 
 def test_the_default_answers_pass_every_rule() -> None:
     assert pre_gen.errors(DEFAULTS) == []
+
+
+@pytest.mark.parametrize("orchestrator", ["prefect_server", "prefect_cloud"])
+def test_a_prefect_backend_takes_any_run_config_and_no_schedule(orchestrator: str) -> None:
+    for run_config in pre_gen.RUN_CONFIGS:
+        answers = {**DEFAULTS, "orchestrator": orchestrator, "run_config": run_config}
+        assert pre_gen.errors({**answers, "schedule": "", "sentry_crons": False}) == []
+        assert pre_gen.errors({**answers, "schedule": "0 6 1 * 1"}) == []  # not EventBridge's
+
+
+# Standard cron -> EventBridge Scheduler, one line per thing the conversion does.
+EVENTBRIDGE = [
+    pytest.param("0 6 * * *", "cron(0 6 * * ? *)", id="daily: day-of-week becomes ?"),
+    pytest.param("*/15 * * * *", "cron(0,15,30,45 * * * ? *)", id="minute step"),
+    pytest.param("5-20/5 1 * * *", "cron(5,10,15,20 1 * * ? *)", id="minute range with step"),
+    pytest.param("0 */6 * * *", "cron(0 0,6,12,18 * * ? *)", id="hour step"),
+    pytest.param("0 8-10,14 * * *", "cron(0 8,9,10,14 * * ? *)", id="hour range and list"),
+    pytest.param("30 2 1,15 * *", "cron(30 2 1,15 * ? *)", id="day-of-month list"),
+    pytest.param("0 12 */10 * *", "cron(0 12 1,11,21,31 * ? *)", id="day-of-month step from 1"),
+    pytest.param("0 0 1 1-3 *", "cron(0 0 1 JAN,FEB,MAR ? *)", id="month range as names"),
+    pytest.param("0 0 1 jul,dec *", "cron(0 0 1 JUL,DEC ? *)", id="month names"),
+    pytest.param("0 0 1 */3 *", "cron(0 0 1 JAN,APR,JUL,OCT ? *)", id="month step"),
+    pytest.param("0 6 * * 1-5", "cron(0 6 ? * MON,TUE,WED,THU,FRI *)", id="weekdays"),
+    pytest.param("0 6 * * 0", "cron(0 6 ? * SUN *)", id="sunday is 0"),
+    pytest.param("0 6 * * 7", "cron(0 6 ? * SUN *)", id="sunday is 7 too"),
+    pytest.param("0 6 * * 5-7", "cron(0 6 ? * SUN,FRI,SAT *)", id="range through sunday"),
+    pytest.param("0 6 * * sat,sun", "cron(0 6 ? * SUN,SAT *)", id="day names"),
+    pytest.param("0 6 * * */2", "cron(0 6 ? * SUN,TUE,THU,SAT *)", id="day-of-week step"),
+    pytest.param("* * * * *", "cron(* * * * ? *)", id="every minute"),
+    pytest.param("*/1 0-23 1-31 1-12 *", "cron(* * * * ? *)", id="full ranges are *"),
+]
+NOT_EVENTBRIDGE = [
+    pytest.param("0 6 1 * 1", "both set", id="day-of-month and day-of-week"),
+    pytest.param("60 6 * * *", "minute '60'", id="minute 60"),
+    pytest.param("0 24 * * *", "hour '24'", id="hour 24"),
+    pytest.param("0 6 0 * *", "day-of-month '0'", id="day 0"),
+    pytest.param("0 6 32 * *", "day-of-month '32'", id="day 32"),
+    pytest.param("0 6 * 13 *", "month '13'", id="month 13"),
+    pytest.param("0 6 * * 8", "day-of-week '8'", id="weekday 8"),
+    pytest.param("0 6 L * *", "day-of-month 'L'", id="last day"),
+    pytest.param("0 6 * * 1#2", "character", id="nth weekday"),
+    pytest.param("0 6 ? * 1", "character", id="question mark"),
+    pytest.param("0 6 * * 5-1", "backwards", id="backwards range"),
+    pytest.param("*/0 6 * * *", "step '0'", id="step 0"),
+    pytest.param("0 6 * *", "4 fields", id="four fields"),
+]
+
+
+@pytest.mark.parametrize(("cron", "expected"), EVENTBRIDGE)
+def test_cron_converts_to_eventbridge_field_by_field(cron: str, expected: str) -> None:
+    assert pre_gen.eventbridge_cron(cron) == expected
+
+
+@pytest.mark.parametrize(("cron", "problem"), NOT_EVENTBRIDGE)
+def test_cron_that_eventbridge_cannot_run_is_refused_naming_the_field(
+    cron: str, problem: str
+) -> None:
+    with pytest.raises(pre_gen.CronError, match=re.escape(problem)):
+        pre_gen.eventbridge_cron(cron)
 
 
 @pytest.mark.parametrize(("answers", "field"), REJECTED + REJECTED_CHOICES)

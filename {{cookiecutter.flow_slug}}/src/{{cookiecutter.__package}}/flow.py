@@ -1,7 +1,7 @@
 """The flow: which tasks run, and in what order. This file is yours.
 
-Run it once on this machine with `make run`. How Prefect stores, schedules and runs
-it in production lives in `deployment/`, which the template owns.
+Run it once on this machine with `make run`. How Prefect stores, schedules and runs it
+in production lives in `deployment/`, which the template owns.
 """
 
 from __future__ import annotations
@@ -25,7 +25,3 @@ with MonitoredFlow(
     day = Parameter("day", default="today")
     rows = extract(day)
     load(transform.map(rows))
-
-
-if __name__ == "__main__":
-    flow.run(run_on_schedule=False)

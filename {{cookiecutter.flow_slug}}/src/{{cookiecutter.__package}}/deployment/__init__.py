@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from prefect.schedules import CronSchedule, Schedule
@@ -12,10 +13,17 @@ from .run_config import RUN_CONFIG
 
 __all__ = ["EXECUTOR", "RUN_CONFIG", "SCHEDULE", "SENTRY_CRONS", "STORAGE"]
 
+# The Prefect Server UI's address, which Sentry events link to (monitoring/events.py).
+# The deploy workflow sets it at registration; the run config passes it to every run.
+SERVER_UI_ENV_NAME = "PREFECT__SERVER__UI__ENDPOINT"
+if os.environ.get(SERVER_UI_ENV_NAME):
+    RUN_CONFIG.env = {**(RUN_CONFIG.env or {}), SERVER_UI_ENV_NAME: os.environ[SERVER_UI_ENV_NAME]}
+
 # The flow is imported from the installed package inside the image: nothing is pickled.
 STORAGE = Module({{ (cookiecutter.__package ~ ".flow") | tojson }})
 
-# Cron expression in UTC; empty for a flow that only runs when asked to.
+# Cron expression in UTC; empty for a flow that only runs when asked to. With no Prefect
+# backend, EventBridge Scheduler starts the runs instead, and Sentry Crons reads it.
 SCHEDULE_CRON = {{ cookiecutter.schedule | trim | tojson }}
 
 

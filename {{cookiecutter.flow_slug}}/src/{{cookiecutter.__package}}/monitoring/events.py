@@ -37,6 +37,9 @@ MAX_PARAMETER_CHARS = 1024
 MAX_PARAMETER_ITEMS = 64
 PREVIEW_ITEMS = 3
 PARAMETER_PREVIEW_CHARS = 200
+# A Prefect Server's tenant, unless PREFECT_TENANT_SLUG names another one: the one
+# `prefect server create-tenant --name default --slug default` creates.
+PREFECT_SERVER_TENANT_SLUG = "default"
 # Set in a run's prefect.context by the state handlers: they report its failures, so
 # Prefect's own error log line for the same failure must not become a second event.
 REPORTED_BY_HANDLERS = "sentry_reported_by_state_handlers"
@@ -114,10 +117,12 @@ def flow_run_url() -> Optional[str]:
 
     Built from configuration, with no API call: the UI's address from Prefect's own
     settings (as `prefect.Client.get_cloud_url` derives it) and the tenant's slug from
-    PREFECT_TENANT_SLUG.
+    PREFECT_TENANT_SLUG (a Prefect Server's default tenant when unset).
     """
     run_id = prefect.context.get("flow_run_id")
     tenant = os.environ.get(PREFECT_TENANT_SLUG_ENV_NAME)
+    if not tenant and prefect.config.backend == "server":
+        tenant = PREFECT_SERVER_TENANT_SLUG
     if not (prefect.context.get("running_with_backend") and run_id and tenant):
         return None
     return f"{prefect_ui_url()}/{tenant}/flow-run/{run_id}"
