@@ -40,9 +40,8 @@ PARAMETER_PREVIEW_CHARS = 200
 # A Prefect Server's tenant, unless PREFECT_TENANT_SLUG names another one: the one
 # `prefect server create-tenant --name default --slug default` creates.
 PREFECT_SERVER_TENANT_SLUG = "default"
-# Set in a run's prefect.context by the state handlers: they report its failures, so
-# Prefect's own error log line for the same failure must not become a second event.
-REPORTED_BY_HANDLERS = "sentry_reported_by_state_handlers"
+# Their ERROR lines repeat the failures that the state handlers report: while handlers
+# report, integration.ignore_runner_loggers keeps them from becoming events.
 PREFECT_RUNNER_LOGGERS = frozenset(
     {
         "prefect.TaskRunner",
@@ -101,12 +100,10 @@ def _json(value: Any) -> str:
 
 
 def drop_duplicate_log_events(event: Event, hint: Dict[str, Any]) -> Optional[Event]:
-    """Drop Prefect's error log events for failures that a state handler reports."""
+    """Drop `Flow.run()`'s repeat of an error that was reported already."""
     record = hint.get("log_record")
     if record is None or not record.name.startswith("prefect."):
         return event
-    if record.name in PREFECT_RUNNER_LOGGERS and prefect.context.get(REPORTED_BY_HANDLERS):
-        return None
     if str(record.msg).startswith(FLOW_RUN_REPEAT):
         return None
     return event

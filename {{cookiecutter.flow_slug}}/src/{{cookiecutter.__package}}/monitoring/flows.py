@@ -14,7 +14,6 @@ from sentry_sdk.utils import event_from_exception
 from . import crons
 from .budget import FailureBudget
 from .delivery import deliver_before_exit
-from .events import REPORTED_BY_HANDLERS
 from .integration import ignore_runner_loggers, report_runner_loggers
 from .startup import describe, init_sentry, logger
 
@@ -63,8 +62,7 @@ def report_flow_failure(flow: Flow, old_state: State, new_state: State) -> State
 
 
 def handlers_report_failures() -> None:
-    """From now on in this run, Prefect's own error log lines are not reported too."""
-    prefect.context[REPORTED_BY_HANDLERS] = True
+    """From now on, Prefect's own error log lines are not reported too."""
     ignore_runner_loggers()
 
 
