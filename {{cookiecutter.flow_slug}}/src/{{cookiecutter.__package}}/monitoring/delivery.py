@@ -68,7 +68,9 @@ class ForwardingTransport(Transport):
 def forward_from_forked_workers() -> None:
     """In the flow's process: send what the workers it forks hand over (ForwardingTransport)."""
     global _forwarded
-    if _forwarded is not None or multiprocessing.get_start_method() != "fork":
+    # allow_none: asking without it would fix the start method for the whole program.
+    method = multiprocessing.get_start_method(allow_none=True)
+    if _forwarded is not None or (method or multiprocessing.get_all_start_methods()[0]) != "fork":
         return
     _forwarded = multiprocessing.get_context("fork").SimpleQueue()
     threading.Thread(
