@@ -9,11 +9,13 @@ byte the endpoint received is searched for them.
 from __future__ import annotations
 
 import logging
+import os
 
 import prefect
 import pytest
 import sentry_sdk
 from prefect import Parameter, task
+from prefect.triggers import always_run
 from prefect.executors import LocalDaskExecutor, LocalExecutor
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, startup
@@ -133,6 +135,65 @@ def test_parameter_secrets_never_leave_in_messages_breadcrumbs_or_code(
     assert frames[-1]["function"] == "call_api" and frames[-1]["lineno"] > 0
     assert [f for f in frames if {"context_line", "pre_context", "post_context"} & set(f)] == []
     assert event["contexts"]["flow_parameters"]["warehouse"]["login"]["password"] == "[Filtered]"
+
+
+LATE_VARIABLE = "LATE_WAREHOUSE_TOKEN"
+LATE_TOKEN = "late-warehouse-token-4471"
+
+
+@task
+def fail_plainly() -> None:
+    raise ValueError("the first failure, with no secret in it")
+
+
+@task(trigger=always_run)
+def fail_with_a_token_set_on_the_way() -> None:
+    os.environ[LATE_VARIABLE] = LATE_TOKEN  # as a task that reads a vault may do
+    raise ValueError(f"refused {LATE_TOKEN}")
+
+
+def test_a_variable_set_during_the_run_is_a_known_secret(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scrubber reads the environment again when it changed since the last event."""
+    monkeypatch.delenv(LATE_VARIABLE, raising=False)
+    with MonitoredFlow("Late secret") as flow:
+        fail_with_a_token_set_on_the_way(upstream_tasks=[fail_plainly()])
+
+    try:
+        state = flow.run()
+    finally:
+        os.environ.pop(LATE_VARIABLE, None)
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    events = monitoring_env.events(expected=2)
+    assert sorted(e["exception"]["values"][-1]["value"] for e in events) == [
+        "refused [Filtered]",
+        "the first failure, with no secret in it",
+    ]
+    assert LATE_TOKEN.encode() not in b"".join(monitoring_env.bodies)
+
+
+@task
+def refuse(api_token: str) -> None:
+    raise ValueError(f"refused {api_token}")
+
+
+def test_each_flow_run_s_parameter_secrets_are_known(monitoring_env: SentryEndpoint) -> None:
+    """Two runs in one process, each with a secret parameter of its own."""
+    tokens = ["first-run-api-token-5150", "second-run-api-token-6261"]
+    with MonitoredFlow("Two runs") as flow:
+        refuse(Parameter("api_token"))
+
+    for token in tokens:
+        assert flow.run(parameters={"api_token": token}).is_failed()
+    sentry_sdk.flush()
+
+    events = monitoring_env.events(expected=2)
+    assert [e["exception"]["values"][-1]["value"] for e in events] == ["refused [Filtered]"] * 2
+    sent = b"".join(monitoring_env.bodies)
+    assert [token for token in tokens if token.encode() in sent] == []
 
 
 def test_the_scrubber_covers_every_part_of_an_event(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ import os
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, Dict, FrozenSet, Iterator, Optional, Pattern
+from typing import Any, Dict, FrozenSet, Iterator, Optional, Pattern, Tuple
 
 import prefect
 
@@ -48,17 +48,24 @@ def scrub_event(event: Dict[str, Any], hint: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _scrub(value: Any, secrets: Optional[Pattern[str]]) -> Any:
+    if isinstance(value, str):
+        if "@" in value:  # the cheap test first: most strings hold no URL credentials
+            value = URL_CREDENTIALS.sub(FILTERED + "@", value)
+        return secrets.sub(FILTERED, value) if secrets else value
     if isinstance(value, dict):
         return {
-            key: FILTERED if SECRET_NAME.search(str(key)) else _scrub(item, secrets)
+            key: FILTERED if _is_secret_name(key) else _scrub(item, secrets)
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):
         return [_scrub(item, secrets) for item in value]
-    if isinstance(value, str):
-        value = URL_CREDENTIALS.sub(FILTERED + "@", value)
-        return secrets.sub(FILTERED, value) if secrets else value
     return value
+
+
+@lru_cache(maxsize=4096)
+def _is_secret_name(key: Any) -> bool:
+    # Every event has the same few dozen keys: each is matched against SECRET_NAME once.
+    return SECRET_NAME.search(str(key)) is not None
 
 
 def _known_secrets() -> Optional[Pattern[str]]:
@@ -66,12 +73,43 @@ def _known_secrets() -> Optional[Pattern[str]]:
     config = prefect.context.get("config") or prefect.config
     cloud = config.get("cloud", {})
     values = {
-        *(value for name, value in os.environ.items() if SECRET_NAME.search(name)),
+        *_environment_secrets(),
         *_strings(prefect.context.get("secrets")),
         *_strings([cloud.get("api_key"), cloud.get("auth_token")]),
-        *_secret_parameters(prefect.context.get("parameters")),
+        *_parameter_secrets(),
     }
     return _pattern(frozenset(value for value in values if len(value) >= MIN_SECRET_LENGTH))
+
+
+def _environment_secrets() -> FrozenSet[str]:
+    """The values of the environment variables whose names look secret."""
+    # os.environ decodes every name and value at each read: read it again only when the
+    # raw pairs it keeps underneath (CPython's `_data`, compared at C speed) have changed,
+    # as they do when a task sets a variable.
+    raw = getattr(os.environ, "_data", os.environ)
+    return _secret_variables(frozenset(raw.items()))
+
+
+@lru_cache(maxsize=4)
+def _secret_variables(environment: FrozenSet[Any]) -> FrozenSet[str]:
+    # `environment` is the cache key only: names and values are read decoded.
+    return frozenset(value for name, value in os.environ.items() if SECRET_NAME.search(name))
+
+
+def _parameter_secrets() -> FrozenSet[str]:
+    """The values under secret-looking names in the flow parameters, found once per run."""
+    global _parameter_secrets_found
+    parameters = prefect.context.get("parameters")
+    # A flow run's parameters are one dict for all its tasks, and a parameter can be a
+    # list of thousands of rows: walk them again only when they are another dict.
+    walked, secrets = _parameter_secrets_found
+    if parameters is not walked:
+        secrets = frozenset(_secret_parameters(parameters))
+        _parameter_secrets_found = (parameters, secrets)
+    return secrets
+
+
+_parameter_secrets_found: Tuple[Any, FrozenSet[str]] = (None, frozenset())
 
 
 @lru_cache(maxsize=16)
