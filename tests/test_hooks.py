@@ -34,6 +34,7 @@ REJECTED = [
     pytest.param({"flow_slug": "logging"}, "flow_slug", id="flow_slug-stdlib"),
     pytest.param({"flow_slug": "prefect"}, "flow_slug", id="flow_slug-dependency"),
     pytest.param({"flow_slug": "sentry_sdk"}, "flow_slug", id="flow_slug-dependency-sentry"),
+    pytest.param({"flow_slug": "tests"}, "flow_slug", id="flow_slug-tests-package"),
     pytest.param(
         {"project_name": " ", "flow_slug": "sales"}, "project_name", id="project_name-empty"
     ),
@@ -51,6 +52,7 @@ REJECTED = [
     pytest.param({"slack_channel": "alerts"}, "slack_channel", id="slack_channel-no-hash"),
     pytest.param({"schedule": "every day"}, "schedule", id="schedule-not-cron"),
     pytest.param({"schedule": "0 6 * *"}, "schedule", id="schedule-four-fields"),
+    pytest.param({"schedule": "0 0 6 * * *"}, "schedule", id="schedule-six-fields"),
     pytest.param(
         {"orchestrator": "none", "run_config": "docker"}, "orchestrator", id="none-docker"
     ),
