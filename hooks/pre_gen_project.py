@@ -45,7 +45,6 @@ SENTRY_SLUG = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,49}$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
-CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
 
 
 # Cron in EventBridge Scheduler's syntax: cron(minutes hours day-of-month month
@@ -67,21 +66,28 @@ class CronError(ValueError):
 
 
 def cron_values(field: str, name: str, low: int, high: int) -> list[int]:
-    """Every value a standard cron field matches, in order; CronError names what is wrong."""
+    """Every value a standard cron field matches, in order; CronError names what is wrong.
+
+    Standard cron only: numbers (names for months and weekdays), `*`, ranges `a-b`, steps
+    `*/n`, `a/n` and `a-b/n`, and comma lists of them. Prefect 1 reads the schedule with
+    croniter, which reads a few of these differently: a range of one value (`3-3`) as
+    every value, a weekday step from 7 (`7/2`) as one from Sunday 0. Those are refused.
+    """
     names = MONTHS if name == "month" else DAYS if name == "day-of-week" else ()
     offset = 1 if name == "month" else 0
 
     def number(word: str) -> int:
         if word.upper() in names:
             return names.index(word.upper()) + offset
-        if not word.isdigit() or not low <= int(word) <= high:
-            raise CronError(f"{name} {word!r} is not a number from {low} to {high}")
+        if not re.fullmatch(r"[0-9]+", word) or not low <= int(word) <= high:
+            spelled = f" or a name {names[0]}-{names[-1]}" if names else ""
+            raise CronError(f"{name} {word!r} is not a number from {low} to {high}{spelled}")
         return int(word)
 
     values: set[int] = set()
     for part in field.split(","):
         spread, _, step_text = part.partition("/")
-        if step_text and (not step_text.isdigit() or int(step_text) == 0):
+        if step_text and (not re.fullmatch(r"[0-9]+", step_text) or int(step_text) == 0):
             raise CronError(f"{name} step {step_text!r} is not a positive number")
         step = int(step_text or 1)
         if spread == "*":
@@ -91,9 +97,17 @@ def cron_values(field: str, name: str, low: int, high: int) -> list[int]:
             start, end = number(first), number(last)
             if start > end:
                 raise CronError(f"{name} range {spread!r} runs backwards")
+            if start == end:
+                raise CronError(
+                    f"{name} range {spread!r} holds one value, which croniter reads as every "
+                    f"value: write {first}"
+                )
         else:
             start = number(spread)
-            end = high if step_text else start
+            # A weekday step from a value runs to Saturday, as croniter reads it.
+            end = (6 if name == "day-of-week" else high) if step_text else start
+            if step_text and name == "day-of-week" and start == 7:
+                raise CronError(f"{name} {part!r} steps from 7, which croniter reads as 0")
         values.update(range(start, end + 1, step))
     return sorted(values)
 
@@ -233,15 +247,70 @@ def check_boolean(field: str) -> Rule:
     return rule
 
 
+def schedule_fields(answers: Answers) -> list[str] | None:
+    """The schedule's fields, when it has the five that cron needs; None otherwise."""
+    fields = text(answers, "schedule").split()
+    return fields if len(fields) == 5 else None
+
+
 def check_schedule(answers: Answers) -> str | None:
     schedule = text(answers, "schedule").strip()
-    fields = schedule.split()
-    if not schedule or (len(fields) == 5 and all(CRON_FIELD.fullmatch(f) for f in fields)):
+    if not schedule or schedule_fields(answers) is not None:
         return None
     return error(
         "schedule",
         f"{schedule!r} is not a five-field cron expression",
         "use e.g. schedule='0 6 * * *' (06:00 UTC daily), or leave it empty for no schedule",
+    )
+
+
+def check_schedule_field(index: int) -> Rule:
+    name, low, high = CRON_FIELDS[index]
+    words = {"month": " or JAN-DEC", "day-of-week": " (0 and 7 are Sunday) or SUN-SAT"}
+
+    def rule(answers: Answers) -> str | None:
+        fields = schedule_fields(answers)
+        if fields is None:
+            return None  # check_schedule says so
+        try:
+            cron_values(fields[index], name, low, high)
+        except CronError as problem:
+            return error(
+                "schedule",
+                str(problem),
+                f"write the {name} as numbers from {low} to {high}{words.get(name, '')}, "
+                "with *, a-b, */n, a-b/n and commas, e.g. schedule='0 6 * * 1-5'",
+            )
+        return None
+
+    rule.__name__ = f"check_schedule_{name.replace('-', '_')}"
+    return rule
+
+
+SCHEDULE_FIELD_RULES: tuple[Rule, ...] = tuple(
+    check_schedule_field(index) for index in range(len(CRON_FIELDS))
+)
+DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February 29 does come
+
+
+def check_schedule_can_run(answers: Answers) -> str | None:
+    fields = schedule_fields(answers)
+    if fields is None or any(rule(answers) for rule in SCHEDULE_FIELD_RULES):
+        return None
+    _, _, day, month, weekday = fields
+    days, months, weekdays = (
+        cron_values(field, *CRON_FIELDS[index])
+        for index, field in ((2, day), (3, month), (4, weekday))
+    )
+    if {value % 7 for value in weekdays} != set(range(7)):
+        return None  # cron also runs on the weekdays named
+    if any(value <= DAYS_IN_MONTH[chosen - 1] for value in days for chosen in months):
+        return None
+    return error(
+        "schedule",
+        f"day-of-month {day!r} never comes in month {month!r}, so the flow would never run "
+        "(Prefect fails to find a next run)",
+        "pick days every chosen month has, e.g. schedule='0 6 28 2 *'",
     )
 
 
@@ -284,6 +353,8 @@ def check_schedule_converts_for_eventbridge(answers: Answers) -> str | None:
         return None
     if not schedule:
         return None  # check_unorchestrated_flow_is_scheduled says so
+    if any(rule(answers) for rule in (check_schedule, *SCHEDULE_FIELD_RULES)):
+        return None  # not standard cron: those rules say why
     try:
         eventbridge_cron(schedule)
     except CronError as problem:
@@ -314,6 +385,8 @@ RULES: tuple[Rule, ...] = (
     check_pattern("environment", ENVIRONMENT, "lowercase letters, digits and dashes", "production"),
     check_pattern("slack_channel", SLACK_CHANNEL, "a Slack channel name", "'#data-alerts'"),
     check_schedule,
+    *SCHEDULE_FIELD_RULES,
+    check_schedule_can_run,
     check_boolean("sentry_crons"),
     check_choice("python_version", PYTHON_VERSIONS),
     check_choice("orchestrator", ORCHESTRATORS),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import random
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from croniter import croniter
 
 from tests.conftest import TEMPLATE_DIR, Bake
 
@@ -53,6 +55,12 @@ REJECTED = [
     pytest.param({"schedule": "every day"}, "schedule", id="schedule-not-cron"),
     pytest.param({"schedule": "0 6 * *"}, "schedule", id="schedule-four-fields"),
     pytest.param({"schedule": "0 0 6 * * *"}, "schedule", id="schedule-six-fields"),
+    pytest.param({"schedule": "61 * * * *"}, "schedule", id="schedule-minute-61"),
+    pytest.param({"schedule": "0 25 * * *"}, "schedule", id="schedule-hour-25"),
+    pytest.param({"schedule": "0 6 32 * *"}, "schedule", id="schedule-day-of-month-32"),
+    pytest.param({"schedule": "0 6 * 13 *"}, "schedule", id="schedule-month-13"),
+    pytest.param({"schedule": "0 6 * * 8"}, "schedule", id="schedule-day-of-week-8"),
+    pytest.param({"schedule": "0 0 30 2 *"}, "schedule", id="schedule-never-runs"),
     pytest.param(
         {"orchestrator": "none", "run_config": "docker"}, "orchestrator", id="none-docker"
     ),
@@ -232,3 +240,138 @@ def test_the_hook_script_exits_1_with_one_line_per_problem(tmp_path: Path) -> No
     assert any(line.startswith("ERROR: flow_slug: ") for line in lines)
     assert any(line.startswith("ERROR: aws_region: ") for line in lines)
     assert all(line.startswith("ERROR: ") for line in lines)
+
+
+# Prefect 1's CronSchedule refuses what `croniter.is_valid` refuses ("Invalid cron
+# string", prefect/schedules/clocks.py at 1.4.1) and runs what croniter expands.
+# (schedule, the cron field the hook's message names): croniter refuses them too.
+CRONITER_REFUSES = [
+    pytest.param("61 * * * *", "minute", id="minute 61"),
+    pytest.param("-1 * * * *", "minute", id="minute -1"),
+    pytest.param("1- * * * *", "minute", id="open range"),
+    pytest.param("0,,5 6 * * *", "minute", id="empty list item"),
+    pytest.param("*/0 * * * *", "minute", id="step 0"),
+    pytest.param("0x1 * * * *", "minute", id="hex"),
+    pytest.param("\u0663 * * * *", "minute", id="arabic-indic digit"),
+    pytest.param("0 25 * * *", "hour", id="hour 25"),
+    pytest.param("0 24 * * *", "hour", id="hour 24"),
+    pytest.param("0 6 0 * *", "day-of-month", id="day 0"),
+    pytest.param("0 6 32 * *", "day-of-month", id="day 32"),
+    pytest.param("0 6 * 0 *", "month", id="month 0"),
+    pytest.param("0 6 * 13 *", "month", id="month 13"),
+    pytest.param("0 6 * mon *", "month", id="weekday name as month"),
+    pytest.param("0 6 * * 8", "day-of-week", id="weekday 8"),
+    pytest.param("0 6 * * jan", "day-of-week", id="month name as weekday"),
+    pytest.param("0 6 * * SUNDAY", "day-of-week", id="long day name"),
+    pytest.param("0 6 * * -", "day-of-week", id="bare dash"),
+    pytest.param("0 6 * * ,", "day-of-week", id="bare comma"),
+]
+# What croniter runs but the hook refuses on purpose, with the field it names.
+ONLY_THE_HOOK_REFUSES = [
+    pytest.param("0 0 6 * * *", "five-field", id="six fields: croniter reads seconds"),
+    pytest.param("0 6 L * *", "day-of-month 'L'", id="L: not standard cron"),
+    pytest.param("0 6 ? * 1", "day-of-month '?'", id="?: not standard cron"),
+    pytest.param("0 6 * * 1#2", "day-of-week '1#2'", id="#: not standard cron"),
+    pytest.param("3-3 * * * *", "one value", id="a one-value range: croniter runs every minute"),
+    pytest.param("0 6 * * 7-7", "one value", id="sunday range: croniter runs daily"),
+    pytest.param("0 6 * * 7/2", "steps from 7", id="step from 7: croniter steps from 0"),
+    pytest.param("59-0 * * * *", "backwards", id="backwards range: croniter wraps"),
+    pytest.param("0 0 30 2 *", "never", id="february 30: croniter finds no next run"),
+]
+CRONITER_ACCEPTS = [
+    "0 6 * * *",
+    "*/15 * * * *",
+    "5/15 * * * *",
+    "5-20/5 1 * * *",
+    "0 8-10,14 * * *",
+    "00 06 01 01 *",
+    "0 12 */10 * *",
+    "0 0 1 jul,DEC *",
+    "0 0 1 JAN-DEC/3 *",
+    "0 6 * * 7",
+    "0 6 * * 5-7",
+    "0 6 * * 0-7",
+    "0 6 * * sat,sun",
+    "0 6 * * MON-FRI",
+    "0 6 * * */8",
+    "0 6 1 * 1",
+    "0 0 29 2 *",
+    "*/90 * * * *",
+    "* * * * *",
+]
+
+
+def full(values: list, low: int, high: int, weekday: bool = False) -> set[int]:
+    """A croniter or hook expansion as a set of values; Sunday is 0."""
+    found = set(range(low, high + 1)) if "*" in values else set(values)
+    return {value % 7 for value in found} if weekday else found
+
+
+def assert_croniter_runs_it_as_the_hook_reads_it(cron: str) -> None:
+    assert croniter.is_valid(cron), cron
+    croniter(cron).get_next()  # the first run is found
+    expanded = croniter(cron).expanded
+    for index, (field, (name, low, high)) in enumerate(
+        zip(cron.split(), pre_gen.CRON_FIELDS, strict=True)
+    ):
+        weekday = name == "day-of-week"
+        hook = full(pre_gen.cron_values(field, name, low, high), low, high, weekday)
+        assert full(expanded[index], low, high, weekday) == hook, (cron, name)
+
+
+@pytest.mark.parametrize(("cron", "field"), CRONITER_REFUSES)
+def test_a_cron_croniter_refuses_is_refused_naming_its_field(cron: str, field: str) -> None:
+    assert not croniter.is_valid(cron)
+
+    [message] = pre_gen.errors({**DEFAULTS, "schedule": cron})
+
+    assert message.startswith(f"ERROR: schedule: {field} ")
+    assert " - " in message
+
+
+@pytest.mark.parametrize(("cron", "problem"), ONLY_THE_HOOK_REFUSES)
+def test_a_cron_croniter_misreads_or_cannot_run_is_refused(cron: str, problem: str) -> None:
+    assert croniter.is_valid(cron)  # so the hook is the one saying no
+
+    [message] = pre_gen.errors({**DEFAULTS, "schedule": cron})
+
+    assert message.startswith("ERROR: schedule: ")
+    assert problem in message
+
+
+@pytest.mark.parametrize("cron", CRONITER_ACCEPTS)
+def test_a_cron_the_hook_accepts_runs_in_croniter_as_the_hook_reads_it(cron: str) -> None:
+    assert pre_gen.errors({**DEFAULTS, "schedule": cron}) == []
+    assert_croniter_runs_it_as_the_hook_reads_it(cron)
+
+
+def random_cron(rng: random.Random) -> str:
+    """Five fields built from each field's values, its edges and a few words cron lacks."""
+    wrong = ["", "-1", "L", "?", "x"]
+
+    def part(name: str, low: int, high: int) -> str:
+        words = [str(value) for value in (low, low + 1, high // 2, high - 1, high, high + 1)]
+        words += {"month": ["jan", "DEC"], "day-of-week": ["sun", "SAT", "07"]}.get(name, [])
+        words += ["00", "*"] + ([rng.choice(wrong)] if rng.random() < 0.1 else [])
+        start, end = rng.choice(words), rng.choice(words)
+        text = rng.choice([start, start, f"{start}-{end}", "*"])
+        if rng.random() < 0.3:
+            text += "/" + rng.choice(["0", "1", "2", "3", "7", "15", "40"])
+        return text
+
+    return " ".join(
+        ",".join(part(*field) for _ in range(rng.choice([1, 1, 1, 2, 3])))
+        for field in pre_gen.CRON_FIELDS
+    )
+
+
+def test_every_random_cron_the_hook_accepts_runs_in_croniter_as_the_hook_reads_it() -> None:
+    rng = random.Random(13)
+    accepted = 0
+    for _ in range(10_000):
+        cron = random_cron(rng)
+        if pre_gen.errors({**DEFAULTS, "schedule": cron}):
+            continue
+        accepted += 1
+        assert_croniter_runs_it_as_the_hook_reads_it(cron)
+    assert accepted > 400  # the generator makes enough good ones to mean something
