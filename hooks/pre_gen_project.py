@@ -11,7 +11,7 @@ import json
 import keyword
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 Answers = Mapping[str, object]
 Rule = Callable[[Answers], str | None]
@@ -150,6 +150,16 @@ def eventbridge_cron(cron: str) -> str:
     )
 
 
+def reads(*fields: str) -> Callable[[Rule], Rule]:
+    """Name the answers a rule reads: it is checked as soon as the last of them is given."""
+
+    def mark(rule: Rule) -> Rule:
+        rule.fields = fields
+        return rule
+
+    return mark
+
+
 def error(field: str, problem: str, fix: str) -> str:
     return f"ERROR: {field}: {problem} - {fix}"
 
@@ -158,6 +168,7 @@ def text(answers: Answers, field: str) -> str:
     return str(answers.get(field, ""))
 
 
+@reads("flow_slug")
 def check_flow_slug_is_identifier(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if re.fullmatch(r"[a-z_][a-z0-9_]*", slug):
@@ -170,6 +181,7 @@ def check_flow_slug_is_identifier(answers: Answers) -> str | None:
     )
 
 
+@reads("flow_slug")
 def check_flow_slug_is_not_keyword(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if not keyword.iskeyword(slug) and not keyword.issoftkeyword(slug):
@@ -181,6 +193,7 @@ def check_flow_slug_is_not_keyword(answers: Answers) -> str | None:
     )
 
 
+@reads("flow_slug")
 def check_flow_slug_is_not_stdlib(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if slug not in sys.stdlib_module_names:
@@ -192,6 +205,7 @@ def check_flow_slug_is_not_stdlib(answers: Answers) -> str | None:
     )
 
 
+@reads("flow_slug")
 def check_flow_slug_is_not_dependency(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if slug not in DEPENDENCY_MODULES:
@@ -210,7 +224,7 @@ def check_required(field: str) -> Rule:
         return error(field, "is empty", f"give {field} a value")
 
     rule.__name__ = f"check_{field}_is_not_empty"
-    return rule
+    return reads(field)(rule)
 
 
 def check_pattern(field: str, pattern: re.Pattern, expected: str, example: str) -> Rule:
@@ -221,7 +235,7 @@ def check_pattern(field: str, pattern: re.Pattern, expected: str, example: str) 
         return error(field, f"{value!r} is not {expected}", f"use e.g. {field}={example}")
 
     rule.__name__ = f"check_{field}_format"
-    return rule
+    return reads(field)(rule)
 
 
 def check_choice(field: str, choices: tuple[str, ...]) -> Rule:
@@ -232,7 +246,7 @@ def check_choice(field: str, choices: tuple[str, ...]) -> Rule:
         return error(field, f"{value!r} is not a choice", "pick one of " + ", ".join(choices))
 
     rule.__name__ = f"check_{field}_choice"
-    return rule
+    return reads(field)(rule)
 
 
 def check_boolean(field: str) -> Rule:
@@ -244,7 +258,7 @@ def check_boolean(field: str) -> Rule:
         return error(field, f"{value!r} is not true or false", f"use {field}=true or {field}=false")
 
     rule.__name__ = f"check_{field}_is_boolean"
-    return rule
+    return reads(field)(rule)
 
 
 def schedule_fields(answers: Answers) -> list[str] | None:
@@ -253,6 +267,7 @@ def schedule_fields(answers: Answers) -> list[str] | None:
     return fields if len(fields) == 5 else None
 
 
+@reads("schedule")
 def check_schedule(answers: Answers) -> str | None:
     schedule = text(answers, "schedule").strip()
     if not schedule or schedule_fields(answers) is not None:
@@ -284,7 +299,7 @@ def check_schedule_field(index: int) -> Rule:
         return None
 
     rule.__name__ = f"check_schedule_{name.replace('-', '_')}"
-    return rule
+    return reads("schedule")(rule)
 
 
 SCHEDULE_FIELD_RULES: tuple[Rule, ...] = tuple(
@@ -293,6 +308,7 @@ SCHEDULE_FIELD_RULES: tuple[Rule, ...] = tuple(
 DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February 29 does come
 
 
+@reads("schedule")
 def check_schedule_can_run(answers: Answers) -> str | None:
     fields = schedule_fields(answers)
     if fields is None or any(rule(answers) for rule in SCHEDULE_FIELD_RULES):
@@ -314,6 +330,7 @@ def check_schedule_can_run(answers: Answers) -> str | None:
     )
 
 
+@reads("orchestrator", "run_config")
 def check_orchestrator_has_a_scheduler(answers: Answers) -> str | None:
     run_config = text(answers, "run_config")
     if text(answers, "orchestrator") != "none" or run_config in SCHEDULED_WITHOUT_BACKEND:
@@ -326,6 +343,7 @@ def check_orchestrator_has_a_scheduler(answers: Answers) -> str | None:
     )
 
 
+@reads("orchestrator", "schedule")
 def check_unorchestrated_flow_is_scheduled(answers: Answers) -> str | None:
     if text(answers, "orchestrator") != "none" or text(answers, "schedule").strip():
         return None
@@ -336,6 +354,7 @@ def check_unorchestrated_flow_is_scheduled(answers: Answers) -> str | None:
     )
 
 
+@reads("orchestrator", "sentry_crons")
 def check_unorchestrated_flow_reports_to_crons(answers: Answers) -> str | None:
     if text(answers, "orchestrator") != "none" or answers.get("sentry_crons", True) is not False:
         return None
@@ -347,6 +366,7 @@ def check_unorchestrated_flow_reports_to_crons(answers: Answers) -> str | None:
     )
 
 
+@reads("orchestrator", "run_config", "schedule")
 def check_schedule_converts_for_eventbridge(answers: Answers) -> str | None:
     schedule = text(answers, "schedule").strip()
     if text(answers, "orchestrator") != "none" or text(answers, "run_config") != "ecs":
@@ -402,6 +422,20 @@ RULES: tuple[Rule, ...] = (
 def errors(answers: Answers, rules: tuple[Rule, ...] = RULES) -> list[str]:
     """Every rule's message for these answers; empty when all is well."""
     return [message for rule in rules if (message := rule(answers)) is not None]
+
+
+def rules_decided_by(field: str, answered: Collection[str]) -> tuple[Rule, ...]:
+    """The rules that read `field` and nothing unanswered: those checked once it is given.
+
+    Cookiecutter asks in order; asked after each answer, every rule comes up exactly once.
+    """
+    known = {*answered, field}
+    return tuple(rule for rule in RULES if field in rule.fields and set(rule.fields) <= known)
+
+
+def errors_once_answered(answers: Answers, field: str) -> list[str]:
+    """The messages of the rules `field`'s answer decides, given the answers so far."""
+    return errors(answers, rules_decided_by(field, answers))
 
 
 def main(answers: Answers) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import re
 import subprocess
@@ -200,28 +201,82 @@ def test_a_bake_with_an_unknown_choice_fails_and_writes_nothing(
     assert baked_files() == []
 
 
-@pytest.mark.parametrize("slug", ["class", ""])
-def test_the_cli_prints_the_error_and_exits_1(tmp_path: Path, slug: str) -> None:
-    output = tmp_path / "output"
-    output.mkdir()
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "-o",
-            str(output),
-            str(TEMPLATE_DIR),
-            f"flow_slug={slug}",
-        ],
+def cookiecutter_cli(output: Path, *args: str, stdin: str | None = None):
+    """The cookiecutter CLI on the template, baking into `output`."""
+    output.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "-o", str(output), str(TEMPLATE_DIR), *args],
+        input=stdin,
         capture_output=True,
         text=True,
+        timeout=120,
     )
 
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        pytest.param(["flow_slug=class"], "ERROR: flow_slug: 'class' is ", id="keyword"),
+        pytest.param(["flow_slug="], "ERROR: flow_slug: '' is ", id="empty-slug"),
+        pytest.param(["schedule=61 * * * *"], "ERROR: schedule: minute '61' ", id="minute-61"),
+        pytest.param(["aws_region=moon"], "ERROR: aws_region: 'moon' ", id="region"),
+        pytest.param(
+            ["orchestrator=none", "run_config=docker"], "ERROR: orchestrator: ", id="none-docker"
+        ),
+    ],
+)
+def test_the_cli_prints_only_the_error_and_exits_1(
+    tmp_path: Path, answers: list[str], expected: str
+) -> None:
+    completed = cookiecutter_cli(tmp_path / "output", "--no-input", *answers)
+
     assert completed.returncode == 1
-    assert f"ERROR: flow_slug: {slug!r} is " in completed.stderr + completed.stdout
-    assert list(output.iterdir()) == []
+    lines = (completed.stdout + completed.stderr).splitlines()
+    assert len(lines) == 1, lines  # no traceback, no "Stopping generation"
+    assert lines[0].startswith(expected)
+    assert list((tmp_path / "output").iterdir()) == []
+
+
+def test_a_bad_answer_stops_the_prompts_at_once(tmp_path: Path) -> None:
+    """Typed at the schedule prompt, the 12th: the 13th is never asked."""
+    visible = [key for key in cookiecutter_json() if not key.startswith("_")]
+    asked_before = visible.index("schedule")
+
+    completed = cookiecutter_cli(tmp_path / "output", stdin="\n" * asked_before + "0 25 * * *\n")
+
+    assert completed.returncode == 1
+    output = completed.stdout + completed.stderr
+    assert f"[{asked_before + 1}/{len(visible)}]" in output
+    assert f"[{asked_before + 2}/{len(visible)}]" not in output
+    [error_line] = [line for line in output.splitlines() if "ERROR" in line]
+    assert "ERROR: schedule: hour '25' is not a number from 0 to 23 - " in error_line
+    assert "Traceback" not in output
+    assert list((tmp_path / "output").iterdir()) == []
+
+
+def cookiecutter_json() -> dict:
+    return json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+
+
+def test_each_rule_is_checked_once_right_after_the_last_answer_it_reads() -> None:
+    """cookiecutter.json has a `__check_<answer>` after each answer a rule reads: cookiecutter
+    renders it right after asking, and `checked` runs the rules that answer decides."""
+    keys = list(cookiecutter_json())
+    answered: list[str] = []
+    checked: list = []
+    for key, following in zip(keys, [*keys[1:], None], strict=True):
+        if key.startswith("_"):
+            continue
+        decided = pre_gen.rules_decided_by(key, answered)
+        answered.append(key)
+        if any(key in rule.fields for rule in pre_gen.RULES):
+            assert following == f"__check_{key}", key
+            assert cookiecutter_json()[following] == f"{{{{ cookiecutter | checked('{key}') }}}}"
+        checked += decided
+    assert sorted(rule.__name__ for rule in checked) == sorted(
+        rule.__name__ for rule in pre_gen.RULES
+    )
+    assert len(checked) == len(pre_gen.RULES)
 
 
 def test_the_hook_script_exits_1_with_one_line_per_problem(tmp_path: Path) -> None:
