@@ -25,6 +25,7 @@ def load_hook(name: str):
 
 
 pre_gen = load_hook("pre_gen_project")
+post_gen = load_hook("post_gen_project")
 
 # (answers, the field named in the error): one line per rule.
 REJECTED = [
@@ -430,3 +431,86 @@ def test_every_random_cron_the_hook_accepts_runs_in_croniter_as_the_hook_reads_i
         accepted += 1
         assert_croniter_runs_it_as_the_hook_reads_it(cron)
     assert accepted > 400  # the generator makes enough good ones to mean something
+
+
+def git(directory: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True)
+
+
+def test_the_baked_project_is_a_git_repository_on_main_with_nothing_committed(
+    bake: Bake, capfd: pytest.CaptureFixture
+) -> None:
+    project = bake().project_path
+
+    assert git(project, "rev-parse", "--show-toplevel").stdout.strip() == str(project)
+    assert git(project, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main"
+    assert git(project, "rev-parse", "--verify", "-q", "HEAD").returncode != 0  # no commit
+    untracked = git(project, "status", "--porcelain", "--untracked-files=all").stdout
+    assert "?? pyproject.toml" in untracked.splitlines()
+    assert "Git: initialised a repository on branch main" in capfd.readouterr().out
+
+
+def test_the_readme_pre_commit_install_works_in_a_fresh_bake(bake: Bake, tmp_path: Path) -> None:
+    project = bake().project_path
+    assert "uv run pre-commit install" in (project / "README.md").read_text()
+
+    installed = subprocess.run(
+        [str(Path(sys.executable).parent / "pre-commit"), "install"],
+        cwd=project,
+        env={**post_gen.git_environment(), "PRE_COMMIT_HOME": str(tmp_path / "pre-commit")},
+        capture_output=True,
+        text=True,
+    )
+
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (project / ".git/hooks/pre-commit").is_file()
+
+
+def test_without_git_the_bake_succeeds_with_a_one_line_note(
+    bake: Bake, capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "no-git").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git"))  # the hook runs on sys.executable
+
+    result = bake()
+
+    assert result.exception is None, result.exception
+    assert not (result.project_path / ".git").exists()
+    [note] = [line for line in capfd.readouterr().out.splitlines() if line.startswith("Git:")]
+    assert "git was not found" in note
+    assert "git init -b main" in note
+
+
+def test_a_folder_that_is_a_repository_already_is_left_as_it_was(tmp_path: Path) -> None:
+    """A bake over an existing project (cookiecutter -f, or cruft's own bakes)."""
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "symbolic-ref", "HEAD", "refs/heads/trunk")
+
+    note = post_gen.init_repository(tmp_path)
+
+    assert "left as it was" in note
+    assert git(tmp_path, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/trunk"
+
+
+def test_inside_another_repository_the_note_says_so(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    project = tmp_path / "flows" / "sales"
+    project.mkdir(parents=True)
+
+    note = post_gen.init_repository(project)
+
+    assert (project / ".git").is_dir()
+    assert f"inside the repository {tmp_path}" in note
+
+
+def test_git_variables_of_a_calling_git_do_not_move_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
+    project = tmp_path / "project"
+    project.mkdir()
+
+    post_gen.init_repository(project)
+
+    assert (project / ".git").is_dir()
+    assert not (tmp_path / "elsewhere.git").exists()
