@@ -1,8 +1,11 @@
 """Check every cookiecutter answer before a single file is written.
 
-Each rule is one small function that returns an error message or None. Cookiecutter
-renders this file with the answers and runs it; the tests import it and call the
-rules directly. Nothing here touches the network.
+Each rule is one small function that returns an error message or None, marked with
+the answers it reads. `local_extensions.checked` imports this file and runs each rule
+as soon as the last answer it reads is given, while cookiecutter asks; cookiecutter
+also renders this file with all the answers and runs it, for a replayed bake that
+asks nothing. The tests import it and call the rules directly. Nothing here touches
+the network.
 """
 
 from __future__ import annotations
