@@ -1,16 +1,20 @@
 """Jinja filters for this template, loaded through `_extensions` in cookiecutter.json.
 
-Cookiecutter renders the project folder's name before `pre_gen_project` runs, so a
-bad `flow_slug` must be caught while the answers are rendered: `checked_flow_slug`
-runs the hook's own flow_slug rules at that moment. The other filters quote a user's
-free text for the file formats that have no `tojson`.
+Cookiecutter renders each answer's `__check_<answer>` variable right after asking it
+(cookiecutter.json puts one after each answer): `checked` runs the hook's rules that
+answer decides, so a bad answer stops the prompts at once, before the project folder
+is named, with only the hook's `ERROR:` lines (the CLI prints a FailedHookException
+raised here as its message alone). The other filters quote a user's free text for the
+file formats that have no `tojson`.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from cookiecutter.exceptions import FailedHookException
@@ -26,6 +30,7 @@ def read_template_version() -> str:
     return re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE).group(1)
 
 
+@functools.cache
 def _load_hook():
     spec = importlib.util.spec_from_file_location("pre_gen_project", HOOK)
     module = importlib.util.module_from_spec(spec)
@@ -33,13 +38,13 @@ def _load_hook():
     return module
 
 
-def checked_flow_slug(slug: str) -> str:
-    """Return `slug` if it can name the package, else stop with the hook's message."""
-    hook = _load_hook()
-    problems = hook.errors({"flow_slug": slug}, hook.FLOW_SLUG_RULES)
+def checked(answers: Mapping[str, object], field: str) -> str:
+    """Nothing, if the answers so far pass the rules `field` decides; else stop the bake
+    with the hook's messages."""
+    problems = _load_hook().errors_once_answered(answers, field)
     if problems:
         raise FailedHookException("\n".join(problems))
-    return slug
+    return ""
 
 
 def eventbridge_schedule(cron: str) -> str:
@@ -98,7 +103,7 @@ class TemplateFilters(Extension):
         environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
         environment.globals["template_version"] = read_template_version()
         environment.filters.update(
-            checked_flow_slug=checked_flow_slug,
+            checked=checked,
             eventbridge_schedule=eventbridge_schedule,
             hcl_string=hcl_string,
             python_string=python_string,

@@ -34,7 +34,11 @@ def bake(baker: Baker, templates: dict[str, Path], repeats: int) -> tuple[list[T
     def measure(cell: str):
         template, answers = cells[cell]
         process, project = baker.bake(template, answers)
-        written[cell] = sum(1 for path in project.rglob("*") if path.is_file())
+        written[cell] = sum(
+            1
+            for path in project.rglob("*")
+            if path.is_file() and ".git" not in path.relative_to(project).parts
+        )
         shutil.rmtree(project.parent)
         return process
 

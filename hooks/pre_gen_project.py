@@ -1,8 +1,11 @@
 """Check every cookiecutter answer before a single file is written.
 
-Each rule is one small function that returns an error message or None. Cookiecutter
-renders this file with the answers and runs it; the tests import it and call the
-rules directly. Nothing here touches the network.
+Each rule is one small function that returns an error message or None, marked with
+the answers it reads. `local_extensions.checked` imports this file and runs each rule
+as soon as the last answer it reads is given, while cookiecutter asks; cookiecutter
+also renders this file with all the answers and runs it, for a replayed bake that
+asks nothing. The tests import it and call the rules directly. Nothing here touches
+the network.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import keyword
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 Answers = Mapping[str, object]
 Rule = Callable[[Answers], str | None]
@@ -45,7 +48,6 @@ SENTRY_SLUG = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,49}$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
-CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
 
 
 # Cron in EventBridge Scheduler's syntax: cron(minutes hours day-of-month month
@@ -67,21 +69,28 @@ class CronError(ValueError):
 
 
 def cron_values(field: str, name: str, low: int, high: int) -> list[int]:
-    """Every value a standard cron field matches, in order; CronError names what is wrong."""
+    """Every value a standard cron field matches, in order; CronError names what is wrong.
+
+    Standard cron only: numbers (names for months and weekdays), `*`, ranges `a-b`, steps
+    `*/n`, `a/n` and `a-b/n`, and comma lists of them. Prefect 1 reads the schedule with
+    croniter, which reads a few of these differently: a range of one value (`3-3`) as
+    every value, a weekday step from 7 (`7/2`) as one from Sunday 0. Those are refused.
+    """
     names = MONTHS if name == "month" else DAYS if name == "day-of-week" else ()
     offset = 1 if name == "month" else 0
 
     def number(word: str) -> int:
         if word.upper() in names:
             return names.index(word.upper()) + offset
-        if not word.isdigit() or not low <= int(word) <= high:
-            raise CronError(f"{name} {word!r} is not a number from {low} to {high}")
+        if not re.fullmatch(r"[0-9]+", word) or not low <= int(word) <= high:
+            spelled = f" or a name {names[0]}-{names[-1]}" if names else ""
+            raise CronError(f"{name} {word!r} is not a number from {low} to {high}{spelled}")
         return int(word)
 
     values: set[int] = set()
     for part in field.split(","):
         spread, _, step_text = part.partition("/")
-        if step_text and (not step_text.isdigit() or int(step_text) == 0):
+        if step_text and (not re.fullmatch(r"[0-9]+", step_text) or int(step_text) == 0):
             raise CronError(f"{name} step {step_text!r} is not a positive number")
         step = int(step_text or 1)
         if spread == "*":
@@ -91,9 +100,17 @@ def cron_values(field: str, name: str, low: int, high: int) -> list[int]:
             start, end = number(first), number(last)
             if start > end:
                 raise CronError(f"{name} range {spread!r} runs backwards")
+            if start == end:
+                raise CronError(
+                    f"{name} range {spread!r} holds one value, which croniter reads as every "
+                    f"value: write {first}"
+                )
         else:
             start = number(spread)
-            end = high if step_text else start
+            # A weekday step from a value runs to Saturday, as croniter reads it.
+            end = (6 if name == "day-of-week" else high) if step_text else start
+            if step_text and name == "day-of-week" and start == 7:
+                raise CronError(f"{name} {part!r} steps from 7, which croniter reads as 0")
         values.update(range(start, end + 1, step))
     return sorted(values)
 
@@ -136,6 +153,16 @@ def eventbridge_cron(cron: str) -> str:
     )
 
 
+def reads(*fields: str) -> Callable[[Rule], Rule]:
+    """Name the answers a rule reads: it is checked as soon as the last of them is given."""
+
+    def mark(rule: Rule) -> Rule:
+        rule.fields = fields
+        return rule
+
+    return mark
+
+
 def error(field: str, problem: str, fix: str) -> str:
     return f"ERROR: {field}: {problem} - {fix}"
 
@@ -144,6 +171,7 @@ def text(answers: Answers, field: str) -> str:
     return str(answers.get(field, ""))
 
 
+@reads("flow_slug")
 def check_flow_slug_is_identifier(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if re.fullmatch(r"[a-z_][a-z0-9_]*", slug):
@@ -156,6 +184,7 @@ def check_flow_slug_is_identifier(answers: Answers) -> str | None:
     )
 
 
+@reads("flow_slug")
 def check_flow_slug_is_not_keyword(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if not keyword.iskeyword(slug) and not keyword.issoftkeyword(slug):
@@ -167,6 +196,7 @@ def check_flow_slug_is_not_keyword(answers: Answers) -> str | None:
     )
 
 
+@reads("flow_slug")
 def check_flow_slug_is_not_stdlib(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if slug not in sys.stdlib_module_names:
@@ -178,6 +208,7 @@ def check_flow_slug_is_not_stdlib(answers: Answers) -> str | None:
     )
 
 
+@reads("flow_slug")
 def check_flow_slug_is_not_dependency(answers: Answers) -> str | None:
     slug = text(answers, "flow_slug")
     if slug not in DEPENDENCY_MODULES:
@@ -196,7 +227,7 @@ def check_required(field: str) -> Rule:
         return error(field, "is empty", f"give {field} a value")
 
     rule.__name__ = f"check_{field}_is_not_empty"
-    return rule
+    return reads(field)(rule)
 
 
 def check_pattern(field: str, pattern: re.Pattern, expected: str, example: str) -> Rule:
@@ -207,7 +238,7 @@ def check_pattern(field: str, pattern: re.Pattern, expected: str, example: str) 
         return error(field, f"{value!r} is not {expected}", f"use e.g. {field}={example}")
 
     rule.__name__ = f"check_{field}_format"
-    return rule
+    return reads(field)(rule)
 
 
 def check_choice(field: str, choices: tuple[str, ...]) -> Rule:
@@ -218,7 +249,7 @@ def check_choice(field: str, choices: tuple[str, ...]) -> Rule:
         return error(field, f"{value!r} is not a choice", "pick one of " + ", ".join(choices))
 
     rule.__name__ = f"check_{field}_choice"
-    return rule
+    return reads(field)(rule)
 
 
 def check_boolean(field: str) -> Rule:
@@ -230,13 +261,19 @@ def check_boolean(field: str) -> Rule:
         return error(field, f"{value!r} is not true or false", f"use {field}=true or {field}=false")
 
     rule.__name__ = f"check_{field}_is_boolean"
-    return rule
+    return reads(field)(rule)
 
 
+def schedule_fields(answers: Answers) -> list[str] | None:
+    """The schedule's fields, when it has the five that cron needs; None otherwise."""
+    fields = text(answers, "schedule").split()
+    return fields if len(fields) == 5 else None
+
+
+@reads("schedule")
 def check_schedule(answers: Answers) -> str | None:
     schedule = text(answers, "schedule").strip()
-    fields = schedule.split()
-    if not schedule or (len(fields) == 5 and all(CRON_FIELD.fullmatch(f) for f in fields)):
+    if not schedule or schedule_fields(answers) is not None:
         return None
     return error(
         "schedule",
@@ -245,6 +282,58 @@ def check_schedule(answers: Answers) -> str | None:
     )
 
 
+def check_schedule_field(index: int) -> Rule:
+    name, low, high = CRON_FIELDS[index]
+    words = {"month": " or JAN-DEC", "day-of-week": " (0 and 7 are Sunday) or SUN-SAT"}
+
+    def rule(answers: Answers) -> str | None:
+        fields = schedule_fields(answers)
+        if fields is None:
+            return None  # check_schedule says so
+        try:
+            cron_values(fields[index], name, low, high)
+        except CronError as problem:
+            return error(
+                "schedule",
+                str(problem),
+                f"write the {name} as numbers from {low} to {high}{words.get(name, '')}, "
+                "with *, a-b, */n, a-b/n and commas, e.g. schedule='0 6 * * 1-5'",
+            )
+        return None
+
+    rule.__name__ = f"check_schedule_{name.replace('-', '_')}"
+    return reads("schedule")(rule)
+
+
+SCHEDULE_FIELD_RULES: tuple[Rule, ...] = tuple(
+    check_schedule_field(index) for index in range(len(CRON_FIELDS))
+)
+DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # February 29 does come
+
+
+@reads("schedule")
+def check_schedule_can_run(answers: Answers) -> str | None:
+    fields = schedule_fields(answers)
+    if fields is None or any(rule(answers) for rule in SCHEDULE_FIELD_RULES):
+        return None
+    _, _, day, month, weekday = fields
+    days, months, weekdays = (
+        cron_values(field, *CRON_FIELDS[index])
+        for index, field in ((2, day), (3, month), (4, weekday))
+    )
+    if {value % 7 for value in weekdays} != set(range(7)):
+        return None  # cron also runs on the weekdays named
+    if any(value <= DAYS_IN_MONTH[chosen - 1] for value in days for chosen in months):
+        return None
+    return error(
+        "schedule",
+        f"day-of-month {day!r} never comes in month {month!r}, so the flow would never run "
+        "(Prefect fails to find a next run)",
+        "pick days every chosen month has, e.g. schedule='0 6 28 2 *'",
+    )
+
+
+@reads("orchestrator", "run_config")
 def check_orchestrator_has_a_scheduler(answers: Answers) -> str | None:
     run_config = text(answers, "run_config")
     if text(answers, "orchestrator") != "none" or run_config in SCHEDULED_WITHOUT_BACKEND:
@@ -257,6 +346,7 @@ def check_orchestrator_has_a_scheduler(answers: Answers) -> str | None:
     )
 
 
+@reads("orchestrator", "schedule")
 def check_unorchestrated_flow_is_scheduled(answers: Answers) -> str | None:
     if text(answers, "orchestrator") != "none" or text(answers, "schedule").strip():
         return None
@@ -267,6 +357,7 @@ def check_unorchestrated_flow_is_scheduled(answers: Answers) -> str | None:
     )
 
 
+@reads("orchestrator", "sentry_crons")
 def check_unorchestrated_flow_reports_to_crons(answers: Answers) -> str | None:
     if text(answers, "orchestrator") != "none" or answers.get("sentry_crons", True) is not False:
         return None
@@ -278,12 +369,15 @@ def check_unorchestrated_flow_reports_to_crons(answers: Answers) -> str | None:
     )
 
 
+@reads("orchestrator", "run_config", "schedule")
 def check_schedule_converts_for_eventbridge(answers: Answers) -> str | None:
     schedule = text(answers, "schedule").strip()
     if text(answers, "orchestrator") != "none" or text(answers, "run_config") != "ecs":
         return None
     if not schedule:
         return None  # check_unorchestrated_flow_is_scheduled says so
+    if any(rule(answers) for rule in (check_schedule, *SCHEDULE_FIELD_RULES)):
+        return None  # not standard cron: those rules say why
     try:
         eventbridge_cron(schedule)
     except CronError as problem:
@@ -314,6 +408,8 @@ RULES: tuple[Rule, ...] = (
     check_pattern("environment", ENVIRONMENT, "lowercase letters, digits and dashes", "production"),
     check_pattern("slack_channel", SLACK_CHANNEL, "a Slack channel name", "'#data-alerts'"),
     check_schedule,
+    *SCHEDULE_FIELD_RULES,
+    check_schedule_can_run,
     check_boolean("sentry_crons"),
     check_choice("python_version", PYTHON_VERSIONS),
     check_choice("orchestrator", ORCHESTRATORS),
@@ -329,6 +425,20 @@ RULES: tuple[Rule, ...] = (
 def errors(answers: Answers, rules: tuple[Rule, ...] = RULES) -> list[str]:
     """Every rule's message for these answers; empty when all is well."""
     return [message for rule in rules if (message := rule(answers)) is not None]
+
+
+def rules_decided_by(field: str, answered: Collection[str]) -> tuple[Rule, ...]:
+    """The rules that read `field` and nothing unanswered: those checked once it is given.
+
+    Cookiecutter asks in order; asked after each answer, every rule comes up exactly once.
+    """
+    known = {*answered, field}
+    return tuple(rule for rule in RULES if field in rule.fields and set(rule.fields) <= known)
+
+
+def errors_once_answered(answers: Answers, field: str) -> list[str]:
+    """The messages of the rules `field`'s answer decides, given the answers so far."""
+    return errors(answers, rules_decided_by(field, answers))
 
 
 def main(answers: Answers) -> int:

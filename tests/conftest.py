@@ -47,8 +47,8 @@ def baked_files(cookies: Cookies) -> Callable[[], list[Path]]:
 
 
 def project_files(project: Path) -> set[str]:
-    """Paths of the baked files, relative to the project, without tool caches."""
-    ignored = {".venv", ".pytest_cache", ".ruff_cache", "__pycache__"}
+    """Paths of the baked files, relative to the project, without git's and tool caches."""
+    ignored = {".git", ".venv", ".pytest_cache", ".ruff_cache", "__pycache__"}
     return {
         path.relative_to(project).as_posix()
         for path in project.rglob("*")

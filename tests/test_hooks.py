@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import random
 import re
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from croniter import croniter
 
 from tests.conftest import TEMPLATE_DIR, Bake
 
@@ -22,6 +25,7 @@ def load_hook(name: str):
 
 
 pre_gen = load_hook("pre_gen_project")
+post_gen = load_hook("post_gen_project")
 
 # (answers, the field named in the error): one line per rule.
 REJECTED = [
@@ -34,6 +38,7 @@ REJECTED = [
     pytest.param({"flow_slug": "logging"}, "flow_slug", id="flow_slug-stdlib"),
     pytest.param({"flow_slug": "prefect"}, "flow_slug", id="flow_slug-dependency"),
     pytest.param({"flow_slug": "sentry_sdk"}, "flow_slug", id="flow_slug-dependency-sentry"),
+    pytest.param({"flow_slug": "tests"}, "flow_slug", id="flow_slug-tests-package"),
     pytest.param(
         {"project_name": " ", "flow_slug": "sales"}, "project_name", id="project_name-empty"
     ),
@@ -51,6 +56,13 @@ REJECTED = [
     pytest.param({"slack_channel": "alerts"}, "slack_channel", id="slack_channel-no-hash"),
     pytest.param({"schedule": "every day"}, "schedule", id="schedule-not-cron"),
     pytest.param({"schedule": "0 6 * *"}, "schedule", id="schedule-four-fields"),
+    pytest.param({"schedule": "0 0 6 * * *"}, "schedule", id="schedule-six-fields"),
+    pytest.param({"schedule": "61 * * * *"}, "schedule", id="schedule-minute-61"),
+    pytest.param({"schedule": "0 25 * * *"}, "schedule", id="schedule-hour-25"),
+    pytest.param({"schedule": "0 6 32 * *"}, "schedule", id="schedule-day-of-month-32"),
+    pytest.param({"schedule": "0 6 * 13 *"}, "schedule", id="schedule-month-13"),
+    pytest.param({"schedule": "0 6 * * 8"}, "schedule", id="schedule-day-of-week-8"),
+    pytest.param({"schedule": "0 0 30 2 *"}, "schedule", id="schedule-never-runs"),
     pytest.param(
         {"orchestrator": "none", "run_config": "docker"}, "orchestrator", id="none-docker"
     ),
@@ -190,28 +202,82 @@ def test_a_bake_with_an_unknown_choice_fails_and_writes_nothing(
     assert baked_files() == []
 
 
-@pytest.mark.parametrize("slug", ["class", ""])
-def test_the_cli_prints_the_error_and_exits_1(tmp_path: Path, slug: str) -> None:
-    output = tmp_path / "output"
-    output.mkdir()
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            "--no-input",
-            "-o",
-            str(output),
-            str(TEMPLATE_DIR),
-            f"flow_slug={slug}",
-        ],
+def cookiecutter_cli(output: Path, *args: str, stdin: str | None = None):
+    """The cookiecutter CLI on the template, baking into `output`."""
+    output.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "-o", str(output), str(TEMPLATE_DIR), *args],
+        input=stdin,
         capture_output=True,
         text=True,
+        timeout=120,
     )
 
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        pytest.param(["flow_slug=class"], "ERROR: flow_slug: 'class' is ", id="keyword"),
+        pytest.param(["flow_slug="], "ERROR: flow_slug: '' is ", id="empty-slug"),
+        pytest.param(["schedule=61 * * * *"], "ERROR: schedule: minute '61' ", id="minute-61"),
+        pytest.param(["aws_region=moon"], "ERROR: aws_region: 'moon' ", id="region"),
+        pytest.param(
+            ["orchestrator=none", "run_config=docker"], "ERROR: orchestrator: ", id="none-docker"
+        ),
+    ],
+)
+def test_the_cli_prints_only_the_error_and_exits_1(
+    tmp_path: Path, answers: list[str], expected: str
+) -> None:
+    completed = cookiecutter_cli(tmp_path / "output", "--no-input", *answers)
+
     assert completed.returncode == 1
-    assert f"ERROR: flow_slug: {slug!r} is " in completed.stderr + completed.stdout
-    assert list(output.iterdir()) == []
+    lines = (completed.stdout + completed.stderr).splitlines()
+    assert len(lines) == 1, lines  # no traceback, no "Stopping generation"
+    assert lines[0].startswith(expected)
+    assert list((tmp_path / "output").iterdir()) == []
+
+
+def test_a_bad_answer_stops_the_prompts_at_once(tmp_path: Path) -> None:
+    """Typed at the schedule prompt, the 12th: the 13th is never asked."""
+    visible = [key for key in cookiecutter_json() if not key.startswith("_")]
+    asked_before = visible.index("schedule")
+
+    completed = cookiecutter_cli(tmp_path / "output", stdin="\n" * asked_before + "0 25 * * *\n")
+
+    assert completed.returncode == 1
+    output = completed.stdout + completed.stderr
+    assert f"[{asked_before + 1}/{len(visible)}]" in output
+    assert f"[{asked_before + 2}/{len(visible)}]" not in output
+    [error_line] = [line for line in output.splitlines() if "ERROR" in line]
+    assert "ERROR: schedule: hour '25' is not a number from 0 to 23 - " in error_line
+    assert "Traceback" not in output
+    assert list((tmp_path / "output").iterdir()) == []
+
+
+def cookiecutter_json() -> dict:
+    return json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+
+
+def test_each_rule_is_checked_once_right_after_the_last_answer_it_reads() -> None:
+    """cookiecutter.json has a `__check_<answer>` after each answer a rule reads: cookiecutter
+    renders it right after asking, and `checked` runs the rules that answer decides."""
+    keys = list(cookiecutter_json())
+    answered: list[str] = []
+    checked: list = []
+    for key, following in zip(keys, [*keys[1:], None], strict=True):
+        if key.startswith("_"):
+            continue
+        decided = pre_gen.rules_decided_by(key, answered)
+        answered.append(key)
+        if any(key in rule.fields for rule in pre_gen.RULES):
+            assert following == f"__check_{key}", key
+            assert cookiecutter_json()[following] == f"{{{{ cookiecutter | checked('{key}') }}}}"
+        checked += decided
+    assert sorted(rule.__name__ for rule in checked) == sorted(
+        rule.__name__ for rule in pre_gen.RULES
+    )
+    assert len(checked) == len(pre_gen.RULES)
 
 
 def test_the_hook_script_exits_1_with_one_line_per_problem(tmp_path: Path) -> None:
@@ -230,3 +296,221 @@ def test_the_hook_script_exits_1_with_one_line_per_problem(tmp_path: Path) -> No
     assert any(line.startswith("ERROR: flow_slug: ") for line in lines)
     assert any(line.startswith("ERROR: aws_region: ") for line in lines)
     assert all(line.startswith("ERROR: ") for line in lines)
+
+
+# Prefect 1's CronSchedule refuses what `croniter.is_valid` refuses ("Invalid cron
+# string", prefect/schedules/clocks.py at 1.4.1) and runs what croniter expands.
+# (schedule, the cron field the hook's message names): croniter refuses them too.
+CRONITER_REFUSES = [
+    pytest.param("61 * * * *", "minute", id="minute 61"),
+    pytest.param("-1 * * * *", "minute", id="minute -1"),
+    pytest.param("1- * * * *", "minute", id="open range"),
+    pytest.param("0,,5 6 * * *", "minute", id="empty list item"),
+    pytest.param("*/0 * * * *", "minute", id="step 0"),
+    pytest.param("0x1 * * * *", "minute", id="hex"),
+    pytest.param("\u0663 * * * *", "minute", id="arabic-indic digit"),
+    pytest.param("0 25 * * *", "hour", id="hour 25"),
+    pytest.param("0 24 * * *", "hour", id="hour 24"),
+    pytest.param("0 6 0 * *", "day-of-month", id="day 0"),
+    pytest.param("0 6 32 * *", "day-of-month", id="day 32"),
+    pytest.param("0 6 * 0 *", "month", id="month 0"),
+    pytest.param("0 6 * 13 *", "month", id="month 13"),
+    pytest.param("0 6 * mon *", "month", id="weekday name as month"),
+    pytest.param("0 6 * * 8", "day-of-week", id="weekday 8"),
+    pytest.param("0 6 * * jan", "day-of-week", id="month name as weekday"),
+    pytest.param("0 6 * * SUNDAY", "day-of-week", id="long day name"),
+    pytest.param("0 6 * * -", "day-of-week", id="bare dash"),
+    pytest.param("0 6 * * ,", "day-of-week", id="bare comma"),
+]
+# What croniter runs but the hook refuses on purpose, with the field it names.
+ONLY_THE_HOOK_REFUSES = [
+    pytest.param("0 0 6 * * *", "five-field", id="six fields: croniter reads seconds"),
+    pytest.param("0 6 L * *", "day-of-month 'L'", id="L: not standard cron"),
+    pytest.param("0 6 ? * 1", "day-of-month '?'", id="?: not standard cron"),
+    pytest.param("0 6 * * 1#2", "day-of-week '1#2'", id="#: not standard cron"),
+    pytest.param("3-3 * * * *", "one value", id="a one-value range: croniter runs every minute"),
+    pytest.param("0 6 * * 7-7", "one value", id="sunday range: croniter runs daily"),
+    pytest.param("0 6 * * 7/2", "steps from 7", id="step from 7: croniter steps from 0"),
+    pytest.param("59-0 * * * *", "backwards", id="backwards range: croniter wraps"),
+    pytest.param("0 0 30 2 *", "never", id="february 30: croniter finds no next run"),
+]
+CRONITER_ACCEPTS = [
+    "0 6 * * *",
+    "*/15 * * * *",
+    "5/15 * * * *",
+    "5-20/5 1 * * *",
+    "0 8-10,14 * * *",
+    "00 06 01 01 *",
+    "0 12 */10 * *",
+    "0 0 1 jul,DEC *",
+    "0 0 1 JAN-DEC/3 *",
+    "0 6 * * 7",
+    "0 6 * * 5-7",
+    "0 6 * * 0-7",
+    "0 6 * * sat,sun",
+    "0 6 * * MON-FRI",
+    "0 6 * * */8",
+    "0 6 1 * 1",
+    "0 0 29 2 *",
+    "*/90 * * * *",
+    "* * * * *",
+]
+
+
+def full(values: list, low: int, high: int, weekday: bool = False) -> set[int]:
+    """A croniter or hook expansion as a set of values; Sunday is 0."""
+    found = set(range(low, high + 1)) if "*" in values else set(values)
+    return {value % 7 for value in found} if weekday else found
+
+
+def assert_croniter_runs_it_as_the_hook_reads_it(cron: str) -> None:
+    assert croniter.is_valid(cron), cron
+    croniter(cron).get_next()  # the first run is found
+    expanded = croniter(cron).expanded
+    for index, (field, (name, low, high)) in enumerate(
+        zip(cron.split(), pre_gen.CRON_FIELDS, strict=True)
+    ):
+        weekday = name == "day-of-week"
+        hook = full(pre_gen.cron_values(field, name, low, high), low, high, weekday)
+        assert full(expanded[index], low, high, weekday) == hook, (cron, name)
+
+
+@pytest.mark.parametrize(("cron", "field"), CRONITER_REFUSES)
+def test_a_cron_croniter_refuses_is_refused_naming_its_field(cron: str, field: str) -> None:
+    assert not croniter.is_valid(cron)
+
+    [message] = pre_gen.errors({**DEFAULTS, "schedule": cron})
+
+    assert message.startswith(f"ERROR: schedule: {field} ")
+    assert " - " in message
+
+
+@pytest.mark.parametrize(("cron", "problem"), ONLY_THE_HOOK_REFUSES)
+def test_a_cron_croniter_misreads_or_cannot_run_is_refused(cron: str, problem: str) -> None:
+    assert croniter.is_valid(cron)  # so the hook is the one saying no
+
+    [message] = pre_gen.errors({**DEFAULTS, "schedule": cron})
+
+    assert message.startswith("ERROR: schedule: ")
+    assert problem in message
+
+
+@pytest.mark.parametrize("cron", CRONITER_ACCEPTS)
+def test_a_cron_the_hook_accepts_runs_in_croniter_as_the_hook_reads_it(cron: str) -> None:
+    assert pre_gen.errors({**DEFAULTS, "schedule": cron}) == []
+    assert_croniter_runs_it_as_the_hook_reads_it(cron)
+
+
+def random_cron(rng: random.Random) -> str:
+    """Five fields built from each field's values, its edges and a few words cron lacks."""
+    wrong = ["", "-1", "L", "?", "x"]
+
+    def part(name: str, low: int, high: int) -> str:
+        words = [str(value) for value in (low, low + 1, high // 2, high - 1, high, high + 1)]
+        words += {"month": ["jan", "DEC"], "day-of-week": ["sun", "SAT", "07"]}.get(name, [])
+        words += ["00", "*"] + ([rng.choice(wrong)] if rng.random() < 0.1 else [])
+        start, end = rng.choice(words), rng.choice(words)
+        text = rng.choice([start, start, f"{start}-{end}", "*"])
+        if rng.random() < 0.3:
+            text += "/" + rng.choice(["0", "1", "2", "3", "7", "15", "40"])
+        return text
+
+    return " ".join(
+        ",".join(part(*field) for _ in range(rng.choice([1, 1, 1, 2, 3])))
+        for field in pre_gen.CRON_FIELDS
+    )
+
+
+def test_every_random_cron_the_hook_accepts_runs_in_croniter_as_the_hook_reads_it() -> None:
+    rng = random.Random(13)
+    accepted = 0
+    for _ in range(10_000):
+        cron = random_cron(rng)
+        if pre_gen.errors({**DEFAULTS, "schedule": cron}):
+            continue
+        accepted += 1
+        assert_croniter_runs_it_as_the_hook_reads_it(cron)
+    assert accepted > 400  # the generator makes enough good ones to mean something
+
+
+def git(directory: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True)
+
+
+def test_the_baked_project_is_a_git_repository_on_main_with_nothing_committed(
+    bake: Bake, capfd: pytest.CaptureFixture
+) -> None:
+    project = bake().project_path
+
+    assert git(project, "rev-parse", "--show-toplevel").stdout.strip() == str(project)
+    assert git(project, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main"
+    assert git(project, "rev-parse", "--verify", "-q", "HEAD").returncode != 0  # no commit
+    untracked = git(project, "status", "--porcelain", "--untracked-files=all").stdout
+    assert "?? pyproject.toml" in untracked.splitlines()
+    assert "Git: initialised a repository on branch main" in capfd.readouterr().out
+
+
+def test_the_readme_pre_commit_install_works_in_a_fresh_bake(bake: Bake, tmp_path: Path) -> None:
+    project = bake().project_path
+    assert "uv run pre-commit install" in (project / "README.md").read_text()
+
+    installed = subprocess.run(
+        [str(Path(sys.executable).parent / "pre-commit"), "install"],
+        cwd=project,
+        env={**post_gen.git_environment(), "PRE_COMMIT_HOME": str(tmp_path / "pre-commit")},
+        capture_output=True,
+        text=True,
+    )
+
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert (project / ".git/hooks/pre-commit").is_file()
+
+
+def test_without_git_the_bake_succeeds_with_a_one_line_note(
+    bake: Bake, capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "no-git").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git"))  # the hook runs on sys.executable
+
+    result = bake()
+
+    assert result.exception is None, result.exception
+    assert not (result.project_path / ".git").exists()
+    [note] = [line for line in capfd.readouterr().out.splitlines() if line.startswith("Git:")]
+    assert "git was not found" in note
+    assert "git init -b main" in note
+
+
+def test_a_folder_that_is_a_repository_already_is_left_as_it_was(tmp_path: Path) -> None:
+    """A bake over an existing project (cookiecutter -f, or cruft's own bakes)."""
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "symbolic-ref", "HEAD", "refs/heads/trunk")
+
+    note = post_gen.init_repository(tmp_path)
+
+    assert "left as it was" in note
+    assert git(tmp_path, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/trunk"
+
+
+def test_inside_another_repository_the_note_says_so(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    project = tmp_path / "flows" / "sales"
+    project.mkdir(parents=True)
+
+    note = post_gen.init_repository(project)
+
+    assert (project / ".git").is_dir()
+    assert f"inside the repository {tmp_path}" in note
+
+
+def test_git_variables_of_a_calling_git_do_not_move_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere.git"))
+    project = tmp_path / "project"
+    project.mkdir()
+
+    post_gen.init_repository(project)
+
+    assert (project / ".git").is_dir()
+    assert not (tmp_path / "elsewhere.git").exists()

@@ -106,6 +106,20 @@ def test_a_project_baked_with_cookiecutter_links_with_its_recorded_answers(
     assert cruft.check(project)
     linked = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
     assert {key: linked[key] for key in answers} == answers
+    # The README's `cruft diff`: nothing differs, though git has more in the team's .git.
+    commit_all(project, "Link to the template")
+    git(project, "remote", "add", "origin", "https://github.invalid/org/flow.git")
+    assert cruft.diff(project, exit_code=True)
+
+
+def test_cruft_create_makes_no_git_repository_and_says_so(
+    template_repo: Path, tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """cruft bakes again for link, diff and update: a .git of the hook's would differ."""
+    project = Path(cruft.create(str(template_repo), output_dir=tmp_path / "out", no_input=True))
+
+    assert not (project / ".git").exists()
+    assert "Git: baked by cruft" in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
