@@ -33,3 +33,17 @@ def workers_now(x: int) -> int:
 
     time.sleep(0.2)
     return len(get_client().scheduler_info()["workers"])
+
+
+def capture_errors(count: int) -> int:
+    """Start Sentry in this process as a task's state handler does; queue `count` errors."""
+    import os
+
+    import sentry_sdk
+
+    from {{ cookiecutter.__package }}.monitoring import init_sentry
+
+    assert init_sentry()
+    for number in range(count):
+        sentry_sdk.capture_message(f"captured on a worker, {number}", level="error")
+    return os.getpid()
