@@ -62,7 +62,7 @@ def test_the_markers_of_the_locked_extras_carry_the_name_and_its_length() -> Non
 
     template = lock.to_template(baked, "orders-nightly")
 
+    name = lock.NAME_VARIABLE
     assert "orders-nightly" not in template
-    assert "extra-{{ cookiecutter.__distribution | length }}-{{ cookiecutter.__distribution }}-" in (
-        template
-    )
+    assert f"extra-{lock.LENGTH_VARIABLE}-{name}-fargate" in template
+    assert f'package = "{name}"' in template
