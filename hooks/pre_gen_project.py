@@ -390,6 +390,19 @@ def check_schedule_converts_for_eventbridge(answers: Answers) -> str | None:
     return None
 
 
+def check_dask_cluster_has_a_flow_run_image(answers: Answers) -> str | None:
+    if text(answers, "orchestrator") != "none" or text(answers, "executor") != "dask_cluster":
+        return None
+    # Workers start from the flow run's image, which a Prefect agent names
+    # (prefect.context.image); a scheduled task's copy per deploy has nothing that does.
+    return error(
+        "executor",
+        "dask_cluster with orchestrator=none has no flow run image to start the cluster's "
+        "workers from",
+        "use executor=local_dask (threads in the flow's task), or orchestrator=prefect_server",
+    )
+
+
 FLOW_SLUG_RULES: tuple[Rule, ...] = (
     check_flow_slug_is_identifier,
     check_flow_slug_is_not_keyword,
@@ -419,6 +432,7 @@ RULES: tuple[Rule, ...] = (
     check_unorchestrated_flow_is_scheduled,
     check_unorchestrated_flow_reports_to_crons,
     check_schedule_converts_for_eventbridge,
+    check_dask_cluster_has_a_flow_run_image,
 )
 
 

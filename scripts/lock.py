@@ -4,7 +4,8 @@ A baked project comes with a `uv.lock`, so that its first `make test` installs t
 of packages this template was tested with, without resolving them again. There is one
 lock per `python_version` choice (the pins differ), rendered from the filename
 conditionals in `{{cookiecutter.flow_slug}}/`. Only the project's own name varies
-between answers: it is the one template variable in a lock.
+between answers: it (and its length, in the markers of the extras) is the one template
+variable in a lock.
 
 Run this after changing the baked `pyproject.toml`; `tests/test_lock.py` fails until
 you do. It bakes the template with each Python version, runs `uv lock` in the baked
@@ -28,6 +29,7 @@ from cookiecutter.main import cookiecutter
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 PROJECT_DIR = TEMPLATE_DIR / "{{cookiecutter.flow_slug}}"
 NAME_VARIABLE = "{{ cookiecutter.__distribution }}"
+LENGTH_VARIABLE = "{{ cookiecutter.__distribution | length }}"
 
 
 def python_versions() -> list[str]:
@@ -42,11 +44,20 @@ def template_lock(python_version: str) -> Path:
 
 
 def to_template(lock: str, distribution: str) -> str:
-    """`lock` with the baked project's name, which uv writes once, as a template variable."""
+    """`lock` with the baked project's name as a template variable.
+
+    uv writes the name once as the project's, and again where the optional dependencies
+    are locked apart (`[tool.uv] conflicts`): in the conflict sets, and in markers that
+    name each extra `extra-<length of the name>-<name>-<extra>`.
+    """
     line = f'name = "{distribution}"\n'
     if lock.count(line) != 1:
         raise ValueError(f"expected the line {line.strip()!r} once in the lock")
-    return lock.replace(line, f'name = "{NAME_VARIABLE}"\n')
+    lock = lock.replace(line, f'name = "{NAME_VARIABLE}"\n')
+    lock = lock.replace(f'package = "{distribution}"', f'package = "{NAME_VARIABLE}"')
+    return lock.replace(
+        f"extra-{len(distribution)}-{distribution}-", f"extra-{LENGTH_VARIABLE}-{NAME_VARIABLE}-"
+    )
 
 
 def uv_environment() -> dict[str, str]:

@@ -25,6 +25,14 @@ COMBINATIONS = [
         id="server-docker-dask_cluster-py3.10",
     ),
     pytest.param(
+        {"run_config": "ecs", "executor": "dask_cluster", "python_version": "3.9"},
+        id="server-ecs-dask_cluster-py3.9",
+    ),
+    pytest.param(
+        {"orchestrator": "prefect_cloud", "run_config": "kubernetes", "executor": "dask_cluster"},
+        id="cloud-kubernetes-dask_cluster-py3.10",
+    ),
+    pytest.param(
         {
             "run_config": "local",
             "executor": "local",

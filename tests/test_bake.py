@@ -90,6 +90,14 @@ BY_ORCHESTRATOR = {
     "prefect_cloud": set(),
     "none": {"terraform/schedule.tf", "tests/test_schedule.py"},
 }
+# What executor=dask_cluster adds: its cluster settings, worker monitoring and tests; on
+# ECS also the Terraform of the per-run Fargate cluster. Absent from every other bake.
+DASK_CLUSTER = {
+    f"{PACKAGE}/deployment/dask_cluster.py",
+    f"{PACKAGE}/deployment/worker_monitoring.py",
+    "tests/test_dask_cluster.py",
+}
+DASK_CLUSTER_BY_RUN_CONFIG = {"ecs": {"terraform/dask.tf"}, "kubernetes": {"dask-rbac.yaml"}}
 RUN_CONFIG_CLASS = {
     "ecs": "ECSRun",
     "kubernetes": "KubernetesRun",
@@ -111,9 +119,12 @@ def test_the_project_has_exactly_the_files_of_its_choices(bake: Bake, answers: d
     assert result.exception is None, result.exception
     run_config = result.context["run_config"]
     orchestrator = result.context["orchestrator"]
+    dask = set()
+    if result.context["executor"] == "dask_cluster":
+        dask = DASK_CLUSTER | DASK_CLUSTER_BY_RUN_CONFIG.get(run_config, set())
     assert (
         project_files(result.project_path)
-        == ALWAYS | TERRAFORM | BY_RUN_CONFIG[run_config] | BY_ORCHESTRATOR[orchestrator]
+        == ALWAYS | TERRAFORM | BY_RUN_CONFIG[run_config] | BY_ORCHESTRATOR[orchestrator] | dask
     )
 
 

@@ -62,6 +62,10 @@ BAKES = {
         for run_config in RUN_CONFIGS
     },
     "none-ecs-py3.10": {"orchestrator": "none", "run_config": "ecs"},
+    **{
+        f"dask-{run_config}-py3.10": {"run_config": run_config, "executor": "dask_cluster"}
+        for run_config in ("ecs", "kubernetes")
+    },
 }
 ALL_BAKES = list(BAKES)
 # checkov takes seconds to start: one run covers one bake of each run config.
@@ -71,6 +75,7 @@ CHECKOV_BAKES = [
     "docker-py3.10",
     "local-py3.9",
     "none-ecs-py3.10",
+    "dask-ecs-py3.10",
 ]
 
 TERRAFORM_ALWAYS = {
@@ -111,6 +116,7 @@ def answers_of(bake_id: str) -> dict[str, str]:
         "orchestrator": "prefect_server",
         "run_config": "ecs",
         "python_version": "3.10",
+        "executor": "local",
         **BAKES[bake_id],
     }
     if bake_id.startswith("hostile"):
@@ -200,8 +206,10 @@ def test_terraform_parses_and_has_the_files_of_its_run_config(baked, bake_id: st
     terraform = load_terraform(folder)
 
     scheduled = {"schedule.tf"} if answers["orchestrator"] == "none" else set()
+    per_run_cluster = answers["executor"] == "dask_cluster" and answers["run_config"] == "ecs"
+    dask = {"dask.tf"} if per_run_cluster else set()
     assert set(terraform) == TERRAFORM_ALWAYS | TERRAFORM_BY_RUN_CONFIG[answers["run_config"]] | (
-        scheduled
+        scheduled | dask
     )
 
 
@@ -219,7 +227,9 @@ def test_terraform_fmt_passes(baked, bake_id: str) -> None:
     assert result.returncode == 0, f"not formatted: {result.stdout}{result.stderr}"
 
 
-@pytest.mark.parametrize("bake_id", [f"{r}-py3.10" for r in RUN_CONFIGS] + ["none-ecs-py3.10"])
+@pytest.mark.parametrize(
+    "bake_id", [f"{r}-py3.10" for r in RUN_CONFIGS] + ["none-ecs-py3.10", "dask-ecs-py3.10"]
+)
 def test_every_reference_names_something_declared(baked, bake_id: str) -> None:
     # `terraform validate` needs the providers, which cannot be downloaded here.
     folder = baked(bake_id) / "terraform"
@@ -259,9 +269,9 @@ def test_providers_and_terraform_are_pinned(baked, run_config: str) -> None:
     assert re.fullmatch(r'"~> \d+\.\d+"', providers["aws"]["version"])
 
 
-@pytest.mark.parametrize("run_config", RUN_CONFIGS)
-def test_every_variable_is_described_and_validated(baked, run_config: str) -> None:
-    variables = blocks(load_terraform(baked(f"{run_config}-py3.10") / "terraform"), "variable")
+@pytest.mark.parametrize("bake_id", [f"{r}-py3.10" for r in RUN_CONFIGS] + ["dask-ecs-py3.10"])
+def test_every_variable_is_described_and_validated(baked, bake_id: str) -> None:
+    variables = blocks(load_terraform(baked(bake_id) / "terraform"), "variable")
 
     assert variables
     for (name,), body in variables.items():
@@ -526,6 +536,8 @@ DEPLOY_BAKES = [
     *(f"{run_config}-py3.10" for run_config in RUN_CONFIGS),
     *(f"cloud-{run_config}-py3.10" for run_config in RUN_CONFIGS),
     "none-ecs-py3.10",
+    "dask-ecs-py3.10",
+    "dask-kubernetes-py3.10",
 ]
 # What `make register` gets from the workflow, by orchestrator.
 REGISTER_ENV = {
@@ -570,6 +582,8 @@ def test_deploy_ships_the_commit_it_tests(baked, bake_id: str) -> None:
         expected_env["FLOW_IMAGE"] = "${{ steps.image.outputs.image }}"
     if run_config == "ecs" and orchestrator != "none":
         expected_env["FLOW_TASK_ROLE_ARN"] = "${{ vars.FLOW_TASK_ROLE_ARN }}"
+    if answers_of(bake_id)["executor"] == "dask_cluster":
+        expected_env["DASK_ENVIRONMENT"] = "${{ vars.DASK_ENVIRONMENT }}"
     assert register["env"] == expected_env
     if orchestrator == "prefect_server":  # a runner inside the network of the server
         assert job["runs-on"] == "${{ fromJSON(vars.DEPLOY_RUNNER_LABELS || '[\"self-hosted\"]') }}"
@@ -614,6 +628,8 @@ def test_the_settings_check_requires_what_the_deploy_cannot_do_without(baked, ba
         expected.add("AWS_DEPLOY_ROLE_ARN")
     if answers["run_config"] == "ecs" and answers["orchestrator"] != "none":
         expected.add("FLOW_TASK_ROLE_ARN")
+    if answers["run_config"] == "ecs" and answers["executor"] == "dask_cluster":
+        expected.add("DASK_ENVIRONMENT")
     assert required == expected
     assert all(name.startswith("REQUIRED_") for name in check["env"])
 
@@ -715,3 +731,71 @@ def test_checkov_checked_every_framework_of_the_bake(checkov_run, bake_id: str) 
         assert all(check["check_result"].get("suppress_comment") for check in skipped), (
             "a skip without a reason"
         )
+
+
+# The per-run Dask cluster (executor=dask_cluster)
+
+
+def test_the_flow_may_start_and_stop_dask_tasks_in_its_own_cluster_only(baked) -> None:
+    terraform = load_terraform(baked("dask-ecs-py3.10") / "terraform")
+    policy = blocks(terraform, "data")[("aws_iam_policy_document", "dask_cluster")]
+    statements = {statement["sid"]: statement for statement in policy["statement"]}
+
+    run = statements['"StartDaskTasks"']
+    assert run["actions"] == ['"ecs:RunTask"']
+    assert run["condition"][0]["values"] == ["${aws_ecs_cluster.dask.arn}"]
+    assert statements['"WatchAndStopDaskTasks"']["resources"] == ["${local.dask_task_arns}"]
+    passed = statements['"HandTheDaskTasksTheirRoles"']
+    assert passed["resources"] == [
+        "${aws_iam_role.dask_task.arn}",
+        "${aws_iam_role.dask_execution.arn}",
+    ]
+    anywhere = [s for s in policy["statement"] if s["resources"] == ['"*"']]
+    assert [s["sid"] for s in anywhere] == ['"DefineDaskTasks"']
+    attached = blocks(terraform, "resource")[("aws_iam_role_policy", "task_dask_cluster")]
+    assert attached["role"] == "${aws_iam_role.task.id}"
+
+
+def test_the_dask_scheduler_answers_the_flow_and_its_own_tasks_only(baked) -> None:
+    terraform = load_terraform(baked("dask-ecs-py3.10") / "terraform")
+    group = blocks(terraform, "resource")[("aws_security_group", "dask")]
+
+    ingress = {(rule["from_port"], rule["to_port"]): rule for rule in group["ingress"]}
+    assert ingress[(8786, 8787)]["security_groups"] == "${var.flow_security_group_ids}"
+    assert "cidr_blocks" not in ingress[(8786, 8787)]
+    assert ingress[(0, 65535)]["self"] is True
+    assert all("cidr_blocks" not in rule for rule in group["ingress"])
+
+
+def test_the_dask_environment_holds_every_setting_fargate_needs_and_no_secret(baked) -> None:
+    project = baked("dask-ecs-py3.10")
+    output = blocks(load_terraform(project / "terraform"), "output")[("dask_environment",)]
+    names = set(output["value"])
+    module = project / "src/daily_sales_report/deployment/dask_cluster.py"
+
+    assert names >= {
+        "DASK_CLUSTER",
+        "DASK_ECS_CLUSTER_ARN",
+        "DASK_EXECUTION_ROLE_ARN",
+        "DASK_TASK_ROLE_ARN",
+        "DASK_SUBNETS",
+        "DASK_SECURITY_GROUPS",
+        "DASK_LOG_GROUP",
+    }
+    assert all(f'"{name}"' in module.read_text() for name in names)
+    assert not any("SENTRY" in name or "SECRET" in name for name in names)
+
+
+def test_the_image_installs_the_extra_of_its_dask_cluster(baked) -> None:
+    for bake_id, extra in (("dask-ecs-py3.10", "fargate"), ("ecs-py3.10", "none")):
+        dockerfile = (baked(bake_id) / "Dockerfile").read_text()
+        assert f".get('{extra}', [])" in dockerfile, bake_id
+
+
+def test_the_dask_rbac_manifest_is_valid_kubernetes(baked) -> None:
+    import kubernetes_validate
+
+    manifest = baked("dask-kubernetes-py3.10") / "dask-rbac.yaml"
+    for document in yaml.safe_load_all(manifest.read_text()):
+        kubernetes_validate.validate(document, "1.30", strict=True)
+    assert not (baked("kubernetes-py3.10") / "dask-rbac.yaml").exists()

@@ -79,6 +79,9 @@ REJECTED = [
     ),
     pytest.param({"orchestrator": "none", "schedule": "0 6 L * *"}, "schedule", id="none-last-day"),
     pytest.param({"orchestrator": "none", "schedule": "0 24 * * *"}, "schedule", id="none-hour-24"),
+    pytest.param(
+        {"orchestrator": "none", "executor": "dask_cluster"}, "executor", id="none-dask_cluster"
+    ),
 ]
 
 # Choice values that cookiecutter itself rejects when given on the command line.
@@ -117,6 +120,7 @@ def test_a_prefect_backend_takes_any_run_config_and_no_schedule(orchestrator: st
         answers = {**DEFAULTS, "orchestrator": orchestrator, "run_config": run_config}
         assert pre_gen.errors({**answers, "schedule": "", "sentry_crons": False}) == []
         assert pre_gen.errors({**answers, "schedule": "0 6 1 * 1"}) == []  # not EventBridge's
+        assert pre_gen.errors({**answers, "executor": "dask_cluster"}) == []
 
 
 # Standard cron -> EventBridge Scheduler, one line per thing the conversion does.

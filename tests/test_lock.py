@@ -51,3 +51,18 @@ def test_a_lock_becomes_a_template_with_its_name_as_the_only_variable() -> None:
 def test_a_lock_without_the_project_name_is_refused() -> None:
     with pytest.raises(ValueError, match='name = "orders-nightly"'):
         lock.to_template('[[package]]\nname = "boto3"\n', "orders-nightly")
+
+
+def test_the_markers_of_the_locked_extras_carry_the_name_and_its_length() -> None:
+    baked = (
+        '[manifest]\nconflicts = [[\n    { package = "orders-nightly", extra = "fargate" },\n]]\n'
+        '[[package]]\nname = "orders-nightly"\n'
+        "marker = \"extra == 'extra-14-orders-nightly-fargate'\"\n"
+    )
+
+    template = lock.to_template(baked, "orders-nightly")
+
+    name = lock.NAME_VARIABLE
+    assert "orders-nightly" not in template
+    assert f"extra-{lock.LENGTH_VARIABLE}-{name}-fargate" in template
+    assert f'package = "{name}"' in template

@@ -14,3 +14,36 @@ def invert(x: int) -> float:
 @task
 def add_one(x: float) -> float:
     return x + 1
+
+
+@task
+def process_id(x: int) -> int:
+    """The process the task ran in (a Dask worker's, or the flow's own)."""
+    import os
+
+    return os.getpid()
+
+
+@task
+def workers_now(x: int) -> int:
+    """How many workers the task's Dask cluster had while it ran, a fifth of a second long."""
+    import time
+
+    from distributed import get_client
+
+    time.sleep(0.2)
+    return len(get_client().scheduler_info()["workers"])
+
+
+def capture_errors(count: int) -> int:
+    """Start Sentry in this process as a task's state handler does; queue `count` errors."""
+    import os
+
+    import sentry_sdk
+
+    from {{ cookiecutter.__package }}.monitoring import init_sentry
+
+    assert init_sentry()
+    for number in range(count):
+        sentry_sdk.capture_message(f"captured on a worker, {number}", level="error")
+    return os.getpid()

@@ -2,9 +2,9 @@
 
 The template owns this file. The SDK posts envelopes over its real HTTP transport;
 this server decodes them so that tests can read the events as Sentry would. It can
-also misbehave as a broken Sentry does: answer another status (429, 500), or accept
-the request and never answer (`hang=True`). With a fixed `reply` it also stands in for
-an AWS endpoint that answers every call with one error.
+also misbehave as a broken Sentry does: answer another status (429, 500), accept the
+request and never answer (`hang=True`), or answer late (`delay` seconds). With a fixed
+`reply` it also stands in for an AWS endpoint that answers every call with one error.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import Any, Dict, Iterator, List
 class SentryEndpoint:
     """Start with `start()`; `dsn` points the SDK here; `events()` are the errors received."""
 
-    def __init__(self, status: int = 200, hang: bool = False, reply: bytes = b"{}") -> None:
+    def __init__(
+        self, status: int = 200, hang: bool = False, reply: bytes = b"{}", delay: float = 0.0
+    ) -> None:
         self._envelopes: List[List[Dict[str, Any]]] = []
         self.bodies: List[bytes] = []  # raw, decompressed: what left the process
         self._lock = threading.Lock()
@@ -40,6 +42,8 @@ class SentryEndpoint:
                 if hang:
                     endpoint._stopped.wait()
                     return
+                if delay:  # a slow Sentry: the SDK's next event waits in its queue
+                    endpoint._stopped.wait(delay)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
