@@ -390,6 +390,7 @@ def check_schedule_converts_for_eventbridge(answers: Answers) -> str | None:
     return None
 
 
+@reads("orchestrator", "executor")
 def check_dask_cluster_has_a_flow_run_image(answers: Answers) -> str | None:
     if text(answers, "orchestrator") != "none" or text(answers, "executor") != "dask_cluster":
         return None
