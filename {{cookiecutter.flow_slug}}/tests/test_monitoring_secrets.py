@@ -15,8 +15,8 @@ import prefect
 import pytest
 import sentry_sdk
 from prefect import Parameter, task
-from prefect.triggers import always_run
 from prefect.executors import LocalDaskExecutor, LocalExecutor
+from prefect.triggers import always_run
 
 from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, startup
 from {{ cookiecutter.__package }}.monitoring.scrubbing import scrub_event
