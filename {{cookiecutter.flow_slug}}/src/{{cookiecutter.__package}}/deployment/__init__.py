@@ -8,8 +8,7 @@ from typing import Optional
 from prefect.schedules import CronSchedule, Schedule
 from prefect.storage import Module
 
-from . import executor
-from .executor import EXECUTOR
+from .executor import EXECUTOR, RUN_CONFIG_ENV
 from .run_config import RUN_CONFIG
 
 __all__ = ["EXECUTOR", "RUN_CONFIG", "SCHEDULE", "SENTRY_CRONS", "STORAGE"]
@@ -20,8 +19,8 @@ SERVER_UI_ENV_NAME = "PREFECT__SERVER__UI__ENDPOINT"
 if os.environ.get(SERVER_UI_ENV_NAME):
     RUN_CONFIG.env = {**(RUN_CONFIG.env or {}), SERVER_UI_ENV_NAME: os.environ[SERVER_UI_ENV_NAME]}
 # Settings an executor reads when the flow run starts, given at registration.
-if getattr(executor, "RUN_CONFIG_ENV", None):
-    RUN_CONFIG.env = {**(RUN_CONFIG.env or {}), **executor.RUN_CONFIG_ENV}
+if RUN_CONFIG_ENV:
+    RUN_CONFIG.env = {**(RUN_CONFIG.env or {}), **RUN_CONFIG_ENV}
 
 # The flow is imported from the installed package inside the image: nothing is pickled.
 STORAGE = Module({{ (cookiecutter.__package ~ ".flow") | tojson }})
