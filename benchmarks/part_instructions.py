@@ -44,13 +44,15 @@ def instructions(
     projected: int,
     fail_every: int = 0,
     goal: float = OVERHEAD_GOAL,
+    gc_off: bool = False,
 ) -> tuple[list[Table], dict[tuple[str, str], dict[str, float]]]:
     """Parts 5 and 6: instructions of `flow.run()`, at two flow sizes.
 
     The two sizes separate what a run costs once (Sentry's start-up) from what each task
     costs, which projects the count to `projected` tasks, part 1's size. With
     `fail_every`, one task in that many fails, and the count takes in the final flush of
-    the events (part 6).
+    the events (part 6). With `gc_off`, every child runs with the cyclic garbage collector
+    off (flows.py --gc-off).
     """
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -66,7 +68,7 @@ def instructions(
 
     def count(cell: tuple[str, str, int, int]) -> int:
         progress(f"instructions: {cell}")
-        return _count(children, valgrind, *cell, fail_every=fail_every)
+        return _count(children, valgrind, *cell, fail_every=fail_every, gc_off=gc_off)
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         counts = dict(zip(cells, pool.map(count, cells), strict=True))
@@ -91,6 +93,8 @@ def instructions(
         )
 
     path = f"one task in {fail_every} failing" if fail_every else "success path"
+    if gc_off:
+        path += ", cyclic garbage collector off"
     counted = "`flow.run()` and the final flush" if fail_every else "`flow.run()`"
     table = Table(
         title=f"Monitoring overhead in instructions: {counted} of mapped no-op tasks, "
@@ -177,6 +181,7 @@ def _count(
     seed: int,
     fail_every: int = 0,
     extra_environment: dict[str, str] | None = None,
+    gc_off: bool = False,
 ) -> int:
     """callgrind's instruction count of one child's `flow.run()` (and final flush)."""
     folder = Path(tempfile.mkdtemp(prefix=f"callgrind-{variant}-{executor}-", dir=children.scratch))
@@ -195,6 +200,7 @@ def _count(
                     f"--callgrind-out-file={folder / 'callgrind.out.%p'}",
                     *command,
                     "--callgrind-markers",
+                    *(["--gc-off"] if gc_off else []),
                 ],
                 env=env,
                 cwd=children.baked[variant].project,

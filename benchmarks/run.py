@@ -10,7 +10,9 @@ From the template's folder:
 Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green, 5 monitoring
 overhead counted in instructions (callgrind: needs valgrind), 6 the failing path in
 instructions, 7 a failure storm, 8 scaling out on executor=dask_cluster (1, 2, 4
-local worker processes; also `benchmarks/part_dask_cluster.py` alone). With
+local worker processes; also `benchmarks/part_dask_cluster.py` alone), 9 the monitoring
+overhead of executor=dask_cluster counted in instructions, in the flow's process and a
+worker's (also `benchmarks/part_cluster_instructions.py` alone). With
 --before, parts 1, 2 and 4 also measure the template as it was before a change, as
 variant (c0), in the same run as (c), this template: the page shows before and after,
 and what changed from one to the other. The results page (docs/benchmarks.md) is
@@ -32,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
 
 import part_bake  # noqa: E402
+import part_cluster_instructions  # noqa: E402
 import part_dask_cluster  # noqa: E402
 import part_instructions  # noqa: E402
 import part_monitoring  # noqa: E402
@@ -40,7 +43,7 @@ from harness import TEMPLATE_DIR, progress  # noqa: E402
 from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
 from report import machine, markdown_page, source_of, template_diff, text_table  # noqa: E402
 
-DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3, 6: 3, 7: 3, 8: 3}  # parts 5, 6: hash seeds
+DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3, 6: 3, 7: 3, 8: 3, 9: 3}  # 5, 6, 9: seeds
 PAGE = TEMPLATE_DIR / "docs" / "benchmarks.md"
 
 
@@ -51,7 +54,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         default="1,2,3,4,5",
         help="comma-separated parts to run: 1 overhead, 2 alert, 3 bake, 4 bake to green, "
         "5 overhead in instructions, 6 failing path in instructions, 7 failure storm, "
-        "8 scaling out on a Dask cluster",
+        "8 scaling out on a Dask cluster, 9 dask_cluster overhead in instructions",
     )
     parser.add_argument(
         "--repeats",
@@ -64,6 +67,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--counted-tasks",
         help="the two flow sizes of part 5, in mapped tasks (under callgrind; default: 10,50)",
+    )
+    parser.add_argument(
+        "--gc-off",
+        action="store_true",
+        help="parts 5 and 6: count with Python's cyclic garbage collector off (a diagnostic: "
+        "see docs/benchmarks.md, part 6)",
     )
     parser.add_argument(
         "--quick",
@@ -143,7 +152,7 @@ def main(argv: list[str]) -> int:
                 sections.append(("2. Failure to alert", ALERT_INTRO, tables))
             if 5 in args.parts:
                 tables, figures[5] = part_instructions.instructions(
-                    children, repeats[5], args.counted_tasks, args.tasks
+                    children, repeats[5], args.counted_tasks, args.tasks, gc_off=args.gc_off
                 )
                 counted = COUNTED_INTRO + (BEFORE_NOTE if before else "")
                 title = "5. Monitoring overhead, counted in instructions"
@@ -156,19 +165,26 @@ def main(argv: list[str]) -> int:
                     args.tasks,
                     fail_every=part_monitoring.FAIL_EVERY,
                     goal=FAILING_GOAL,
+                    gc_off=args.gc_off,
                 )
                 title = "6. The failing path, counted in instructions"
                 sections.append((title, FAILING_INTRO, tables))
             if 7 in args.parts:
                 tables, figures[7] = part_storm.storm(children, repeats[7])
                 sections.append(("7. A failure storm", STORM_INTRO, tables))
-        if 8 in args.parts:
+        if args.parts & {8, 9}:
             progress(f"baking {template} with executor=dask_cluster, installing it")
             _, project = baker.bake(template, {"executor": "dask_cluster"})
-            table, figures[8] = part_dask_cluster.scale_out(
-                sync(project, python), project, repeats[8]
-            )
+            cluster_python = sync(project, python)
+        if 8 in args.parts:
+            table, figures[8] = part_dask_cluster.scale_out(cluster_python, project, repeats[8])
             sections.append(("8. Scaling out on a Dask cluster", DASK_INTRO, [table]))
+        if 9 in args.parts:
+            table, figures[9] = part_cluster_instructions.cluster_instructions(
+                cluster_python, project, scratch, repeats[9], args.counted_tasks, args.tasks
+            )
+            title = "9. Monitoring overhead on a Dask cluster, counted in instructions"
+            sections.append((title, CLUSTER_COUNTED_INTRO, [table]))
         if 3 in args.parts:
             templates = part_bake.answer_sets(template)
             tables, figures[3] = part_bake.bake(baker, templates, repeats[3])
@@ -244,6 +260,13 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
             f"run of {tasks:,} mapped tasks executes {more('template')} against bare Prefect "
             f"(projected from counts at {sizes[0]} and {sizes[1]} tasks); the seed's approach "
             f"{more('seed')}."
+        )
+    if 9 in figures:
+        cluster = figures[9]
+        lines.append(
+            f"- On executor=dask_cluster, counted in the flow's process and a worker's: "
+            f"{cluster['projected'] - 1:+.1%} (at most {cluster['projected_highest'] - 1:+.1%}) "
+            f"against bare Prefect's DaskExecutor, projected to {tasks:,} tasks."
         )
     if 2 in figures:
         alert = figures[2]
@@ -352,6 +375,15 @@ DASK_INTRO = (
     "CPU work on the LocalCluster its executor creates, with 1, 2 and 4 worker processes "
     "(`benchmarks/part_dask_cluster.py`). The flow run's time includes creating and "
     "closing the cluster; no machine goes faster than its cores."
+)
+CLUSTER_COUNTED_INTRO = (
+    "Part 5's count on the executor=dask_cluster path "
+    "(`benchmarks/part_cluster_instructions.py`): a scheduler started with `dask scheduler` "
+    "and one worker process with one thread, apart from the flow's process; the count is "
+    "the flow process's and the worker's, each under callgrind, from right before "
+    "`flow.run()` to right after it. (a) runs a plain `Flow` with Prefect's "
+    "`DaskExecutor(address=...)`, (c) the baked `MonitoredFlow` with its "
+    "`FlowRunDaskExecutor`, given the scheduler in DASK_SCHEDULER_ADDRESS."
 )
 STORM_INTRO = (
     "A task mapped over 2,000 items that all fail (`benchmarks/part_storm.py`): without "

@@ -1,7 +1,8 @@
-"""The benchmark's verdicts on counted instructions (part 5), from made-up counts.
+"""The benchmark's verdicts on counted instructions (parts 5 and 9), from made-up counts.
 
-Running callgrind takes minutes, so these tests give `part_instructions` counts of their
-own and check what it concludes from them: the projection and both goals.
+Running callgrind takes minutes, so these tests give `part_instructions` and
+`part_cluster_instructions` counts of their own and check what they conclude from them:
+the projection and the goals.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ def verdicts(
     """Part 5's table rows and figures for counts `fixed + tasks * per_task`, per variant."""
     monkeypatch.setattr(part_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
 
-    def count(children, valgrind, variant, executor, tasks, seed, fail_every=0):
+    def count(children, valgrind, variant, executor, tasks, seed, fail_every=0, gc_off=False):
         assert fail_every == options.get("fail_every", 0)
+        assert gc_off == options.get("gc_off", False)
         return fixed[variant] + tasks * per_task[variant] + seed  # seeds differ a little
 
     monkeypatch.setattr(part_instructions, "_count", count)
@@ -95,3 +97,78 @@ def test_the_failing_path_is_judged_on_its_own_goal(monkeypatch: pytest.MonkeyPa
 
     assert [row[-2] for row in success_rows] == ["met", "met"]
     assert [row[-2] for row in failing_rows] == ["MISSED", "MISSED"]
+
+
+# Part 9: the same verdict on the dask_cluster path (the flow's process and a worker's).
+
+
+def cluster_figures(
+    monkeypatch: pytest.MonkeyPatch, fixed: dict[str, int], per_task: dict[str, int]
+) -> tuple[list[str], dict]:
+    """Part 9's template row and figures for counts `fixed + tasks * per_task`, per variant."""
+    import part_cluster_instructions
+
+    monkeypatch.setattr(part_cluster_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
+
+    class Counter:
+        def __init__(self, *args: object) -> None:
+            pass
+
+        def count(self, variant: str, tasks: int, seed: int) -> int:
+            return fixed[variant] + tasks * per_task[variant] + seed
+
+    monkeypatch.setattr(part_cluster_instructions, "_Counter", Counter)
+    table, figures = part_cluster_instructions.cluster_instructions(
+        SimpleNamespace(), SimpleNamespace(), SimpleNamespace(), 3, (10, 50), 1000
+    )
+    [row] = [row for row in table.rows if row[0] == "(c) this template"]
+    return row, figures
+
+
+def test_the_cluster_path_s_start_up_cost_is_paid_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Sentry's start-up on the worker: 300 M once, against 87 M per task.
+    row, figures = cluster_figures(
+        monkeypatch,
+        fixed={"bare": FIXED, "template": FIXED + 300_000_000},
+        per_task={"bare": 87_000_000, "template": 87_000_000},
+    )
+    assert figures["per_task"] == pytest.approx(1.0)
+    assert figures["projected"] == pytest.approx(1 + 300 / 87_000, abs=1e-5)
+    assert figures["ratio"] == pytest.approx(1 + 300 / (50 * 87), abs=1e-4)
+    assert row[-1] == "MISSED"  # 1.069x at 50 tasks: the verdict asks it there too
+
+
+def test_a_per_task_cost_on_the_workers_misses_the_goal(monkeypatch: pytest.MonkeyPatch) -> None:
+    row, figures = cluster_figures(
+        monkeypatch,
+        fixed={"bare": FIXED, "template": FIXED},
+        per_task={"bare": 87_000_000, "template": 87_000_000 * 103 // 100},
+    )
+    assert figures["per_task"] == pytest.approx(1.03, abs=1e-4)
+    assert figures["projected"] == pytest.approx(1.03, abs=1e-4)
+    assert row[-1] == "MISSED"
+    assert row[-2].startswith("1.030x")
+
+
+def test_a_cluster_path_within_the_goal_meets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    row, _ = cluster_figures(
+        monkeypatch,
+        fixed={"bare": FIXED, "template": FIXED + 20_000_000},
+        per_task={"bare": 87_000_000, "template": 87_000_000 * 1005 // 1000},
+    )
+    assert row[-1] == "met"
+
+
+def test_counts_with_the_collector_off_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(part_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
+    asked = []
+
+    def count(children, valgrind, variant, executor, tasks, seed, fail_every=0, gc_off=False):
+        asked.append(gc_off)
+        return FIXED + tasks * PER_TASK
+
+    monkeypatch.setattr(part_instructions, "_count", count)
+    children = SimpleNamespace(variants=["bare", "seed", "template"])
+    [table], _ = part_instructions.instructions(children, 1, (10, 50), 1000, gc_off=True)
+    assert set(asked) == {True}
+    assert "garbage collector off" in table.title

@@ -1,0 +1,398 @@
+"""Part 9: the monitoring overhead of executor=dask_cluster, counted in instructions.
+
+Part 5's count, on the path where tasks run in a process that is not the flow's: a
+scheduler started with the distributed CLI (`dask scheduler`, not counted: it does the
+same work whatever the flow) and one worker process with one thread, under callgrind,
+as is the flow's own process. A project baked with executor=dask_cluster runs
+`items(n)` then `work.map(items)`, n mapped no-op tasks, through the scheduler:
+
+- (a) bare Prefect: a plain `prefect.Flow` with Prefect's `DaskExecutor(address=...)`;
+- (c) this template: the baked `MonitoredFlow` with its `FlowRunDaskExecutor`, given
+  the scheduler in DASK_SCHEDULER_ADDRESS, as a team with an existing scheduler runs it.
+  Its SentryWorkerPlugin gives the worker the flow's SENTRY_* settings; the worker has
+  the DSN in its own environment, as its operator would give it (workers never receive
+  the DSN from the flow).
+
+The count is the flow process's plus the worker's, each from right before `flow.run()`
+to right after it: the flow's child calls `os.getloadavg()` in both processes (in the
+worker through `Client.run`) before the run and `os.ctermid()` after it, which callgrind
+turns into a zero and a dump of its counters (part 5's markers). The worker has
+imported Prefect before the count starts, as a worker that has run a flow before has;
+the template's own imports on the worker (Sentry, the baked package) are counted. The
+seed's approach is left out: it starts Sentry only in the flow's process, so on these
+workers it monitors nothing.
+
+A worker does work of its own while it waits (heartbeats, event-loop checks), more the
+longer a run takes, and a run under callgrind takes minutes: the worker is started with
+its profiler, system monitor and memory monitor off and a heartbeat every 30 s, which
+leaves that share below 0.1 % of the count (a worker idle for the length of a 50-task
+run, counted alike: see docs/benchmarks.md).
+
+    uv run python benchmarks/part_cluster_instructions.py [--seeds 3] [--counted-tasks 10,50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+
+from endpoints import timed_endpoint_class  # noqa: E402
+from harness import TEMPLATE_DIR, child_environment, median, progress  # noqa: E402
+from part_instructions import CALLGRIND_OPTIONS  # noqa: E402
+from part_monitoring import OVERHEAD_GOAL, SENTRY_VARIABLES, VARIANT_NAMES  # noqa: E402
+from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
+from report import Table, text_table, verdict  # noqa: E402
+
+VARIANTS = ("bare", "template")
+SIZES = (10, 50)
+PROJECTED = 1000
+# Two cells at a time: each keeps about one core busy (its flow process and its worker
+# take turns), and counts do not depend on what else runs.
+PARALLEL = 2
+STARTUP_SECONDS = 600  # a worker under callgrind takes a minute or more to join
+
+# What a waiting worker does on its own, turned down (see the module docstring).
+QUIET_WORKER = {
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "30s",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__GIL__ENABLED": "False",
+    "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
+}
+WORKER = """
+import asyncio, sys
+from distributed import Worker
+
+async def main(address):
+    async with Worker(
+        address, nthreads=1, host="127.0.0.1", memory_limit=0, heartbeat_interval="30s"
+    ) as worker:
+        await worker.finished()
+
+asyncio.run(main(sys.argv[1]))
+"""
+FLOW = """
+import importlib, json, os, sys
+from distributed import Client
+from prefect import Flow, Parameter, task
+
+variant, tasks, idle, address = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+
+@task
+def items(n):
+    return list(range(n))
+
+@task
+def work(item):
+    return item
+
+if variant == "template":
+    from {package}.deployment.executor import FlowRunDaskExecutor
+    from {package}.monitoring import MonitoredFlow
+
+    flow = MonitoredFlow("Cluster path", executor=FlowRunDaskExecutor())
+else:
+    from prefect.executors import DaskExecutor
+
+    flow = Flow("Cluster path", executor=DaskExecutor(address=address))
+with flow:
+    work.map(items(Parameter("n", default=tasks)))
+
+client = Client(address)
+client.run(importlib.import_module, "prefect")  # as on a worker that ran a flow before
+client.run(os.getloadavg)  # callgrind --zero-before=getloadavg, in the worker
+os.getloadavg()  # ... and here
+if idle:
+    import time
+
+    time.sleep(idle)  # the worker waits, counted: its own work while a run takes this long
+    ok = True
+else:
+    ok = flow.run().is_successful()
+os.ctermid()  # callgrind --dump-before=ctermid, here
+client.run(os.ctermid)  # ... and in the worker
+client.close()
+print(json.dumps({{"ok": ok}}))
+"""
+
+
+def cluster_instructions(
+    python: Path,
+    project: Path,
+    scratch: Path,
+    seeds: int,
+    sizes: tuple[int, int] = SIZES,
+    projected: int = PROJECTED,
+) -> tuple[Table, dict[str, float]]:
+    """Part 9's table and figures: (c)'s count over (a)'s at two sizes and projected."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("part 9 needs valgrind: `apt-get install valgrind`, or leave out 9")
+    counter = _Counter(valgrind, python, project, scratch)
+    small, large = sizes
+    cells = [
+        (variant, tasks, seed) for seed in range(seeds) for tasks in sizes for variant in VARIANTS
+    ]
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        counts = dict(zip(cells, pool.map(lambda cell: counter.count(*cell), cells), strict=True))
+
+    def ratios(measure: Callable[[str, int], float]) -> list[float]:
+        return [measure("template", seed) / measure("bare", seed) for seed in range(seeds)]
+
+    def at_large(variant: str, seed: int) -> float:
+        return counts[(variant, large, seed)]
+
+    def per_task(variant: str, seed: int) -> float:
+        return (at_large(variant, seed) - counts[(variant, small, seed)]) / (large - small)
+
+    def at_projected(variant: str, seed: int) -> float:
+        return at_large(variant, seed) + (projected - large) * per_task(variant, seed)
+
+    measured, growth, projection = ratios(at_large), ratios(per_task), ratios(at_projected)
+    figures = {
+        "ratio": median(measured),
+        "highest": max(measured),
+        "per_task": median(growth),
+        "projected": median(projection),
+        "projected_highest": max(projection),
+        "bare_per_task": median([per_task("bare", seed) for seed in range(seeds)]),
+        "template_per_task": median([per_task("template", seed) for seed in range(seeds)]),
+    }
+    table = Table(
+        title="Monitoring overhead in instructions on the dask_cluster path: the flow's "
+        "process and one worker process, success path, Prefect logging at INFO",
+        columns=[
+            "Variant",
+            f"{small} tasks",
+            f"{large} tasks",
+            "Per task",
+            f"vs (a), {large} tasks",
+            "Per task, vs (a)",
+            f"vs (a), {projected:,} tasks (projected)",
+            f"Goal: ≤ {OVERHEAD_GOAL:.2f}x",
+        ],
+        notes=[
+            f"Counts: callgrind's, of the flow process and the worker from right before "
+            f"`flow.run()` to right after it, median of {seeds} runs with PYTHONHASHSEED 0 "
+            f"to {seeds - 1} (flow and worker alike). Every ratio divides by (a)'s count with "
+            "the same seed; the table shows the median over the seeds and, in brackets, the "
+            "highest. Per task and projected as in part 5.",
+            "The scheduler's work is not counted: it is the same for (a) and (c), and counting "
+            "it would only make the ratio smaller.",
+        ],
+    )
+    for variant in VARIANTS:
+        row = [
+            VARIANT_NAMES[variant],
+            f"{median([counts[(variant, small, s)] for s in range(seeds)]) / 1e9:.3f} G",
+            f"{median([at_large(variant, s) for s in range(seeds)]) / 1e9:.3f} G",
+            f"{median([per_task(variant, s) for s in range(seeds)]) / 1e6:.2f} M",
+        ]
+        if variant == "bare":
+            row += ["–", "–", "–", "–"]
+        else:
+            worst = max(max(measured), max(projection))
+            row += [
+                _ratios(measured),
+                _ratios(growth),
+                _ratios(projection),
+                verdict(worst <= OVERHEAD_GOAL),
+            ]
+        table.rows.append(row)
+    return table, figures
+
+
+def _ratios(values: list[float]) -> str:
+    return f"{median(values):.3f}x ({max(values):.3f}x)"
+
+
+class _Counter:
+    """Counts one cell: a scheduler, a worker and a flow process of their own."""
+
+    def __init__(self, valgrind: str, python: Path, project: Path, scratch: Path) -> None:
+        self.valgrind = valgrind
+        self.python = python
+        self.project = project
+        self.scratch = scratch
+        self.endpoint_class = timed_endpoint_class(project)
+        self.flow_code = FLOW.format(package=DEFAULT_PACKAGE)
+
+    def count(self, variant: str, tasks: int, seed: int, idle: float = 0) -> int:
+        """Instructions of the flow process and the worker during one flow run (or `idle` s)."""
+        progress(f"cluster instructions: {variant}, {tasks} tasks, seed {seed}")
+        folder = Path(tempfile.mkdtemp(prefix=f"cluster-{variant}-{tasks}-", dir=self.scratch))
+        endpoint = self.endpoint_class()
+        endpoint.start()
+        processes: list[subprocess.Popen] = []
+        try:
+            address = self._start_scheduler(folder, processes)
+            self._start_worker(folder, address, seed, endpoint.dsn, processes)
+            env = child_environment(
+                PREFECT__LOGGING__LEVEL="INFO",
+                PYTHONHASHSEED=str(seed),
+                **(
+                    {
+                        **SENTRY_VARIABLES,
+                        "SENTRY_DSN": endpoint.dsn,
+                        "DASK_SCHEDULER_ADDRESS": address,
+                    }
+                    if variant == "template"
+                    else {}
+                ),
+            )
+            with (folder / "flow.log").open("wb") as log:
+                completed = subprocess.run(
+                    [
+                        self.valgrind,
+                        *CALLGRIND_OPTIONS,
+                        f"--callgrind-out-file={folder / 'flow.%p'}",
+                        str(self.python),
+                        "-c",
+                        self.flow_code,
+                        variant,
+                        str(tasks),
+                        str(idle),
+                        address,
+                    ],
+                    env=env,
+                    cwd=self.project,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                )
+            lines = completed.stdout.decode().strip().splitlines()
+            if completed.returncode != 0 or not lines or not json.loads(lines[-1])["ok"]:
+                raise SystemExit(
+                    f"the counted flow run failed ({completed.returncode}): see {folder}"
+                )
+            worker_dump = _wait_for_dump(folder, "worker")
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=120)
+            endpoint.stop()
+        return _summary(_wait_for_dump(folder, "flow")) + _summary(worker_dump)
+
+    def _start_scheduler(self, folder: Path, processes: list[subprocess.Popen]) -> str:
+        scheduler_file = folder / "scheduler.json"
+        command = [str(self.python.parent / "dask"), "scheduler", "--host", "127.0.0.1"]
+        command += ["--port", "0", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
+        command += ["--scheduler-file", str(scheduler_file)]
+        env = child_environment(DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL="1 hour")
+        processes.append(self._popen(command, env, folder / "scheduler.log"))
+        _wait_until(lambda: _address(scheduler_file), "the scheduler to start", folder)
+        return _address(scheduler_file)
+
+    def _start_worker(
+        self, folder: Path, address: str, seed: int, dsn: str, processes: list[subprocess.Popen]
+    ) -> None:
+        command = [
+            self.valgrind,
+            *CALLGRIND_OPTIONS,
+            f"--callgrind-out-file={folder / 'worker.%p'}",
+        ]
+        command += [str(self.python), "-c", WORKER, address]
+        # The worker's own settings, as its operator gives them: the DSN, not the rest.
+        env = child_environment(
+            PYTHONHASHSEED=str(seed), PREFECT__LOGGING__LEVEL="INFO", SENTRY_DSN=dsn, **QUIET_WORKER
+        )
+        processes.append(self._popen(command, env, folder / "worker.log"))
+        probe = [
+            str(self.python),
+            "-c",
+            f"from distributed import Client; Client({address!r}).wait_for_workers(1)",
+        ]
+        completed = subprocess.run(
+            probe,
+            env=child_environment(),
+            cwd=self.project,
+            capture_output=True,
+            timeout=STARTUP_SECONDS,
+        )
+        if completed.returncode != 0:
+            raise SystemExit(f"the worker did not join the scheduler: see {folder}")
+
+    def _popen(self, command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+        with log.open("wb") as output:
+            return subprocess.Popen(
+                command, env=env, cwd=self.project, stdout=output, stderr=subprocess.STDOUT
+            )
+
+
+def _wait_until(condition: Callable[[], bool], what: str, folder: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}: see {folder}")
+        time.sleep(0.2)
+
+
+def _address(scheduler_file: Path) -> str | None:
+    """The scheduler's address, once its file is written whole."""
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _wait_for_dump(folder: Path, name: str) -> Path:
+    """callgrind's dump at the ctermid marker (`<name>.<pid>.1`), once it is written."""
+
+    def written() -> bool:
+        dumps = list(folder.glob(f"{name}.*.1"))
+        return bool(dumps) and "summary:" in dumps[0].read_text()
+
+    _wait_until(written, f"callgrind's count of the {name}", folder)
+    (dump,) = folder.glob(f"{name}.*.1")
+    return dump
+
+
+def _summary(dump: Path) -> int:
+    for line in dump.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no summary line in {dump}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3, help="PYTHONHASHSEED 0 to N-1")
+    parser.add_argument("--counted-tasks", default=",".join(map(str, SIZES)))
+    parser.add_argument(
+        "--idle", type=float, default=0, help="instead: count a worker idle for this many seconds"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = parser.parse_args(argv)
+    small, large = (int(size) for size in args.counted_tasks.split(","))
+    scratch = Path(tempfile.mkdtemp(prefix="template-benchmarks-cluster-"))
+    try:
+        version = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
+        _, project = Baker(scratch).bake(TEMPLATE_DIR, {"executor": "dask_cluster"})
+        progress(f"syncing {project}")
+        python = sync(project, python_interpreter(version[0]))
+        if args.idle:
+            counter = _Counter(shutil.which("valgrind"), python, project, scratch)
+            print(
+                f"a flow process and an idle worker, {args.idle:g} s: "
+                f"{counter.count('bare', 0, 0, idle=args.idle) / 1e6:.1f} M instructions"
+            )
+            return 0
+        table, _ = cluster_instructions(python, project, scratch, args.seeds, (small, large))
+    finally:
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("\n" + text_table(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
