@@ -91,19 +91,11 @@ def make_floor_template(folder: Path) -> Path:
 
 
 def python_interpreter(version: str) -> str:
-    """The interpreter uv finds for `version`, with every pyenv version visible to it."""
-    env = child_environment()
-    if shutil.which("pyenv"):
-        versions = subprocess.run(
-            ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=True
-        ).stdout
-        env["PYENV_VERSION"] = ":".join(versions.split())
-    found = subprocess.run(
-        ["uv", "python", "find", "--no-project", version], env=env, capture_output=True, text=True
-    )
-    if found.returncode != 0:
-        raise SystemExit(f"no Python {version} here: {found.stderr}")
-    return found.stdout.strip()
+    """The interpreter uv finds for `version` (baking's), or the run stops saying so."""
+    try:
+        return baking.python_interpreter(version)
+    except LookupError as error:
+        raise SystemExit(str(error)) from None
 
 
 def sync(project: Path, python: str) -> Path:
