@@ -102,6 +102,8 @@ class TemplateFilters(Extension):
         # Keep non-ASCII letters readable in generated files; JSON escapes stay valid.
         environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
         environment.globals["template_version"] = read_template_version()
+        # The choice lists of cookiecutter.json, for the hook's rendered copy to check with.
+        environment.globals["template_choices"] = _load_hook().choices()
         environment.filters.update(
             checked=checked,
             eventbridge_schedule=eventbridge_schedule,

@@ -2,6 +2,8 @@
 
 Everything is written under one scratch folder; cookiecutter reads and writes nothing
 in the home folder (COOKIECUTTER_CONFIG points at a config inside the scratch folder).
+The config and the CLI's environment come from the template's bake helper, `baking`;
+the CLI itself is timed, so the benchmarks bake through it rather than `baking.bake`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import TEMPLATE_DIR, Process, child_environment, run_process
+from harness import Process, child_environment, run_process
+
+import baking
 
 DEFAULT_PACKAGE = "daily_sales_report"  # the package of a bake with every default answer
 
@@ -47,10 +51,7 @@ class Baker:
 
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
-        self.config = scratch / "cookiecutter-config.yaml"
-        self.config.write_text(
-            f"replay_dir: {scratch / 'replay'}\ncookiecutters_dir: {scratch / 'cookiecutters'}\n"
-        )
+        self.config = baking.cookiecutter_config(scratch)
         self.cookiecutter = shutil.which("cookiecutter", path=str(Path(sys.executable).parent))
         if self.cookiecutter is None:
             raise SystemExit("cookiecutter is missing: run this with `uv run` from the template")
@@ -60,7 +61,7 @@ class Baker:
         """The CLI's environment: Python keeps the bytecode of what it imports, as it does
         unless told not to. This machine sets PYTHONDONTWRITEBYTECODE=1, under which every
         run would compile cookiecutter and Jinja again."""
-        env = child_environment(COOKIECUTTER_CONFIG=str(self.config))
+        env = baking.clean_environment(COOKIECUTTER_CONFIG=str(self.config))
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         return env
 
@@ -90,19 +91,11 @@ def make_floor_template(folder: Path) -> Path:
 
 
 def python_interpreter(version: str) -> str:
-    """The interpreter uv finds for `version`, with every pyenv version visible to it."""
-    env = child_environment()
-    if shutil.which("pyenv"):
-        versions = subprocess.run(
-            ["pyenv", "versions", "--bare"], capture_output=True, text=True, check=True
-        ).stdout
-        env["PYENV_VERSION"] = ":".join(versions.split())
-    found = subprocess.run(
-        ["uv", "python", "find", "--no-project", version], env=env, capture_output=True, text=True
-    )
-    if found.returncode != 0:
-        raise SystemExit(f"no Python {version} here: {found.stderr}")
-    return found.stdout.strip()
+    """The interpreter uv finds for `version` (baking's), or the run stops saying so."""
+    try:
+        return baking.python_interpreter(version)
+    except LookupError as error:
+        raise SystemExit(str(error)) from None
 
 
 def sync(project: Path, python: str) -> Path:
@@ -114,11 +107,3 @@ def sync(project: Path, python: str) -> Path:
     if completed.returncode != 0:
         raise SystemExit(f"uv sync failed in {project}:\n{completed.stderr.decode()[-3000:]}")
     return project / ".venv" / "bin" / "python"
-
-
-def template_version() -> str:
-    """The version in the template's pyproject.toml."""
-    for line in (TEMPLATE_DIR / "pyproject.toml").read_text().splitlines():
-        if line.startswith("version = "):
-            return line.split('"')[1]
-    return "unknown"

@@ -10,11 +10,13 @@ the network.
 
 from __future__ import annotations
 
+import functools
 import json
 import keyword
 import re
 import sys
 from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
 
 Answers = Mapping[str, object]
 Rule = Callable[[Answers], str | None]
@@ -36,13 +38,12 @@ DEPENDENCY_MODULES = frozenset(
         "tests",
     }
 )
-PYTHON_VERSIONS = ("3.10", "3.9")
-ORCHESTRATORS = ("prefect_server", "prefect_cloud", "none")
-RUN_CONFIGS = ("ecs", "kubernetes", "docker", "local")
 # With no Prefect backend, the platform's scheduler starts the runs: these run configs
 # have one the template sets up (EventBridge Scheduler and an ECS task).
 SCHEDULED_WITHOUT_BACKEND = ("ecs",)
-EXECUTORS = ("local", "local_dask", "dask_cluster")
+# The template this file is part of, when imported from it. Cookiecutter (and cruft)
+# run a rendered copy from a temporary file instead: that copy is given the choices.
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 
 SENTRY_SLUG = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,49}$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
@@ -153,6 +154,18 @@ def eventbridge_cron(cron: str) -> str:
     )
 
 
+@functools.cache
+def choices(template_dir: Path = TEMPLATE_DIR) -> dict[str, tuple[str, ...]]:
+    """Each choice answer of the template's cookiecutter.json (a list there), with the
+    values it offers: the one list of them, read by the hook, the tests and the scripts."""
+    variables = json.loads((template_dir / "cookiecutter.json").read_text(encoding="utf-8"))
+    return {
+        name: tuple(value)
+        for name, value in variables.items()
+        if isinstance(value, list) and not name.startswith("_")
+    }
+
+
 def reads(*fields: str) -> Callable[[Rule], Rule]:
     """Name the answers a rule reads: it is checked as soon as the last of them is given."""
 
@@ -241,12 +254,17 @@ def check_pattern(field: str, pattern: re.Pattern, expected: str, example: str) 
     return reads(field)(rule)
 
 
-def check_choice(field: str, choices: tuple[str, ...]) -> Rule:
+def check_choice(field: str) -> Rule:
+    """The answer is one cookiecutter.json offers: cookiecutter checks a command-line
+    answer itself, but not one from a replay file."""
+
     def rule(answers: Answers) -> str | None:
+        # `_choices`: what main() was given; else the template's own cookiecutter.json.
+        offered = tuple((answers["_choices"] if "_choices" in answers else choices())[field])
         value = text(answers, field)
-        if value in choices:
+        if value in offered:
             return None
-        return error(field, f"{value!r} is not a choice", "pick one of " + ", ".join(choices))
+        return error(field, f"{value!r} is not a choice", "pick one of " + ", ".join(offered))
 
     rule.__name__ = f"check_{field}_choice"
     return reads(field)(rule)
@@ -425,10 +443,10 @@ RULES: tuple[Rule, ...] = (
     *SCHEDULE_FIELD_RULES,
     check_schedule_can_run,
     check_boolean("sentry_crons"),
-    check_choice("python_version", PYTHON_VERSIONS),
-    check_choice("orchestrator", ORCHESTRATORS),
-    check_choice("run_config", RUN_CONFIGS),
-    check_choice("executor", EXECUTORS),
+    check_choice("python_version"),
+    check_choice("orchestrator"),
+    check_choice("run_config"),
+    check_choice("executor"),
     check_orchestrator_has_a_scheduler,
     check_unorchestrated_flow_is_scheduled,
     check_unorchestrated_flow_reports_to_crons,
@@ -465,5 +483,7 @@ def main(answers: Answers) -> int:
 
 if __name__ == "__main__":
     # Cookiecutter renders the answers into this raw string; tojson escapes every
-    # quote, so no answer can end the string early.
-    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))
+    # quote, so no answer can end the string early. `template_choices` is choices() of
+    # cookiecutter.json, read by local_extensions where the template is.
+    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
+    sys.exit(main({**answers, "_choices": json.loads(r"""{{ template_choices | tojson }}""")}))

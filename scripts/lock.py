@@ -16,31 +16,27 @@ versions instead), and writes the lock back into the template.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import tomllib
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
+import baking
+from baking import PROJECT_TEMPLATE, TEMPLATE_DIR
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent
-PROJECT_DIR = TEMPLATE_DIR / "{{cookiecutter.flow_slug}}"
 NAME_VARIABLE = "{{ cookiecutter.__distribution }}"
 LENGTH_VARIABLE = "{{ cookiecutter.__distribution | length }}"
 
 
-def python_versions() -> list[str]:
+def python_versions() -> tuple[str, ...]:
     """The `python_version` choices in cookiecutter.json."""
-    return json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
+    return baking.choices()["python_version"]
 
 
 def template_lock(python_version: str) -> Path:
     """The template file that a bake with `python_version` renders into `uv.lock`."""
     condition = f"cookiecutter.python_version == '{python_version}'"
-    return PROJECT_DIR / f"{{% if {condition} %}}uv.lock{{% endif %}}"
+    return PROJECT_TEMPLATE / f"{{% if {condition} %}}uv.lock{{% endif %}}"
 
 
 def to_template(lock: str, distribution: str) -> str:
@@ -60,29 +56,14 @@ def to_template(lock: str, distribution: str) -> str:
     )
 
 
-def uv_environment() -> dict[str, str]:
-    """This environment without the template's own virtualenv, which uv would warn about."""
-    return {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-
-
 def relock(python_version: str, upgrade: bool, scratch: Path) -> bool:
     """Lock the project baked with `python_version`; whether the template's lock changed."""
-    os.environ["COOKIECUTTER_CONFIG"] = str(scratch / "cookiecutter-config.yaml")
-    (scratch / "cookiecutter-config.yaml").write_text(
-        f"replay_dir: {scratch / 'replay'}\ncookiecutters_dir: {scratch / 'cookiecutters'}\n"
-    )
-    project = Path(
-        cookiecutter(
-            str(TEMPLATE_DIR),
-            no_input=True,
-            extra_context={"python_version": python_version},
-            output_dir=str(scratch / python_version),
-        )
-    )
-    command = ["uv", "lock", *(["--upgrade"] if upgrade else [])]
-    subprocess.run(command, cwd=project, env=uv_environment(), check=True)
-    distribution = tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"]
-    locked = to_template((project / "uv.lock").read_text(), distribution)
+    project = baking.bake({"python_version": python_version}, scratch / python_version)
+    locking = project.run("uv", "lock", *(["--upgrade"] if upgrade else []))
+    if locking.returncode != 0:
+        raise SystemExit(f"uv lock failed in {project.path}:\n{locking.stderr}")
+    distribution = tomllib.loads(project.read("pyproject.toml"))["project"]["name"]
+    locked = to_template(project.read("uv.lock"), distribution)
     target = template_lock(python_version)
     if target.exists() and target.read_text() == locked:
         return False

@@ -1,4 +1,4 @@
-"""Answer sets the template's tests bake with."""
+"""Answer sets the template's tests bake with, and the hostile free text, defined once."""
 
 from __future__ import annotations
 
@@ -66,4 +66,15 @@ HOSTILE = {
     "prefect_project": HOSTILE_TEXT,
     "flow_slug": "hostile_flow",
     "sentry_team": "data-platform",
+}
+
+# The deploy artefacts' bake (tests/test_deploy_artifacts.py): a different text in each
+# field, so a test sees which answer landed where. `{{ '${{' }}` is Jinja that renders
+# to a GitHub expression opener: the baked prefect_project holds a live-looking `${{`.
+HOSTILE_PREFECT_PROJECT = HOSTILE_TEXT + " ${{ github.token }}"
+HOSTILE_DEPLOY = {
+    **HOSTILE,
+    "description": HOSTILE_TEXT + " description",
+    "team": HOSTILE_TEXT + " team",
+    "prefect_project": HOSTILE_TEXT + " {{ '${{' }} github.token }}",
 }

@@ -1,71 +1,71 @@
-"""Fixtures for baking the template: `bake(**answers)` and what checks a baked project."""
+"""Fixtures for baking the template: `bake(**answers)` and what checks a baked project.
+
+Every bake goes through the template's one bake helper, `baking` (at the template root).
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pytest_cookies.plugin import Cookies, Result
+from pytest_cookies.plugin import Result
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+import baking
+from baking import TEMPLATE_DIR, BakedProject
+
+__all__ = ["TEMPLATE_DIR", "Bake", "project_files"]
 
 Bake = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
 def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Cookiecutter reads and writes nothing in the home folder during tests."""
-    config = tmp_path / "cookiecutter-config.yaml"
-    config.write_text(
-        f"replay_dir: {tmp_path / 'replay'}\ncookiecutters_dir: {tmp_path / 'cookiecutters'}\n"
-    )
-    monkeypatch.setenv("COOKIECUTTER_CONFIG", str(config))
+    """Cookiecutter (and cruft) read and write nothing in the home folder during tests."""
+    monkeypatch.setenv("COOKIECUTTER_CONFIG", str(baking.cookiecutter_config(tmp_path)))
     yield
 
 
 @pytest.fixture
-def bake(cookies: Cookies) -> Bake:
-    """Bake the template with these answers (the rest default), as `--no-input` would."""
+def bakes_folder(tmp_path: Path) -> Path:
+    """Where this test's bakes go: one numbered folder each."""
+    return tmp_path / "bakes"
 
-    def bake(**answers: str) -> Result:
-        return cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))
+
+@pytest.fixture
+def bake(bakes_folder: Path) -> Bake:
+    """Bake the template with these answers (the rest default), as `--no-input` would.
+
+    Returns pytest-cookies' Result: `exception` (None when the bake succeeded),
+    `exit_code`, `project_path` and `context` (the answers the bake rendered with).
+    """
+    count = 0
+
+    def bake(**answers: object) -> Result:
+        nonlocal count
+        count += 1
+        try:
+            project = baking.bake(answers, bakes_folder / f"bake{count:02d}")
+        except SystemExit as error:  # as pytest-cookies does
+            return Result(exception=error if error.code else None, exit_code=error.code)
+        except Exception as error:
+            return Result(exception=error, exit_code=-1)
+        return Result(project_dir=str(project.path), context=dict(project.context))
 
     return bake
 
 
 @pytest.fixture
-def baked_files(cookies: Cookies) -> Callable[[], list[Path]]:
-    """Every file and folder written under the bakes' output folder so far."""
-    root = Path(cookies._output_factory.__self__)  # the folder pytest-cookies bakes into
+def baked_files(bakes_folder: Path) -> Callable[[], list[Path]]:
+    """Every file and folder a bake wrote so far, but cookiecutter's own config and replay."""
+    own = {"cookiecutter-config.yaml", "replay", "cookiecutters"}
 
     def written() -> list[Path]:
-        return [path for path in root.rglob("*") if not path.name.startswith("bake")]
+        return [path for path in bakes_folder.glob("bake*/*") if path.name not in own]
 
     return written
 
 
 def project_files(project: Path) -> set[str]:
     """Paths of the baked files, relative to the project, without git's and tool caches."""
-    ignored = {".git", ".venv", ".pytest_cache", ".ruff_cache", "__pycache__"}
-    return {
-        path.relative_to(project).as_posix()
-        for path in project.rglob("*")
-        if path.is_file() and not ignored & set(path.relative_to(project).parts)
-    }
-
-
-def environment_without_venv() -> dict[str, str]:
-    """This process's environment, minus what would tie a child to our virtualenv."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}
-    }
-    env["PATH"] = os.pathsep.join(
-        entry
-        for entry in env.get("PATH", "").split(os.pathsep)
-        if not entry.startswith(str(TEMPLATE_DIR / ".venv"))
-    )
-    return env
+    return BakedProject(project).files()

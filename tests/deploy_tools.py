@@ -1,5 +1,5 @@
-"""Helpers for test_deploy_artifacts.py: bake with cookiecutter's API, run the linters,
-read Terraform as python-hcl2 8 returns it, decode the template's quoted strings."""
+"""Helpers for test_deploy_artifacts.py: run the linters, read Terraform as python-hcl2 8
+returns it, decode the template's quoted strings. Baking is `baking.bake`."""
 
 from __future__ import annotations
 
@@ -15,32 +15,9 @@ from typing import Any
 
 import hcl2
 import pytest
-from cookiecutter.main import cookiecutter
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 CHECKOV = ("uvx", "--from", "checkov==3.3.30", "checkov")
 CHECKOV_FRAMEWORKS = ("terraform", "dockerfile", "github_actions")
-
-
-def bake(answers: Mapping[str, str], output_dir: Path) -> Path:
-    """Bake the template into output_dir with these answers, as `--no-input` would.
-
-    Cookiecutter's config and replay files go under output_dir, never the home folder.
-    """
-    output_dir.mkdir(parents=True, exist_ok=True)
-    config = output_dir / "cookiecutter-config.yaml"
-    config.write_text(
-        f"cookiecutters_dir: {output_dir / 'cookiecutters'}\nreplay_dir: {output_dir / 'replay'}\n"
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("COOKIECUTTER_CONFIG", str(config))
-        project = cookiecutter(
-            str(TEMPLATE_DIR),
-            no_input=True,
-            extra_context=dict(answers),
-            output_dir=str(output_dir),
-        )
-    return Path(project)
 
 
 def tool(name: str) -> str:

@@ -5,19 +5,18 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
+import baking
+from baking import BakedProject
 from tests.answers import COMBINATIONS, HOSTILE, HOSTILE_TEXT
-from tests.conftest import Bake, environment_without_venv, project_files
+from tests.conftest import Bake, project_files
 
 PACKAGE = "src/daily_sales_report"
-TEMPLATE_VERSION = tomllib.loads(Path("pyproject.toml").read_text())["project"]["version"]
 ALWAYS = {
     ".cookiecutter.json",
     ".dockerignore",
@@ -159,7 +158,7 @@ def test_the_answers_are_recorded_for_updates(bake: Bake) -> None:
     assert recorded["team"] == "Analytics"
     assert recorded["executor"] == "local_dask"
     assert recorded["sentry_team"] == "analytics"
-    assert recorded["_template_version"] == TEMPLATE_VERSION
+    assert recorded["_template_version"] == baking.template_version()
     assert not [
         key for key in recorded if key.startswith("__") or key in {"_output_dir", "_repo_dir"}
     ]
@@ -173,11 +172,8 @@ def test_the_recorded_answers_bake_the_same_project_again(bake: Bake, tmp_path: 
     second = bake(**recorded)
 
     assert second.exception is None, second.exception
-    assert file_contents(second.project_path) == file_contents(first.project_path)
-
-
-def file_contents(project: Path) -> dict[str, bytes]:
-    return {relative: (project / relative).read_bytes() for relative in project_files(project)}
+    again, before = BakedProject(second.project_path), BakedProject(first.project_path)
+    assert again.contents() == before.contents()
 
 
 def test_free_text_survives_every_format(bake: Bake) -> None:
@@ -213,31 +209,10 @@ def test_the_baked_project_passes_its_own_tests(bake: Bake, answers: dict) -> No
     readme = (project / "README.md").read_text()
     assert "make test" in readme
 
-    env = environment_without_venv()
-    env["UV_PYTHON"] = python_interpreter(result.context["python_version"])
-    completed = subprocess.run(
-        ["make", "test"], cwd=project, env=env, capture_output=True, text=True
+    completed = BakedProject(project, result.context).make_test(
+        baking.python_interpreter(result.context["python_version"])
     )
 
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     assert re.search(r"\b\d+ passed\b", completed.stdout), completed.stdout[-2000:]
     assert " failed" not in completed.stdout.splitlines()[-1]
-
-
-def python_interpreter(version: str) -> str:
-    """The interpreter for the image's Python version, found as uv finds it.
-
-    pyenv's shims only answer for the active version: listing every installed one lets
-    uv see them all. A missing version fails the test: uv cannot download one here.
-    """
-    env = environment_without_venv()
-    if shutil.which("pyenv"):
-        versions = subprocess.run(
-            ["pyenv", "versions", "--bare"], capture_output=True, text=True
-        ).stdout
-        env["PYENV_VERSION"] = ":".join(versions.split())
-    found = subprocess.run(
-        ["uv", "python", "find", "--no-project", version], env=env, capture_output=True, text=True
-    )
-    assert found.returncode == 0, f"no Python {version} here: {found.stderr}"
-    return found.stdout.strip()

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Bake, environment_without_venv
+from baking import clean_environment
+from tests.conftest import Bake
 
 BIN = Path(sys.executable).parent
 STORM = 40  # identical failures of one mapped task: more than SENTRY_MAX_EVENTS_PER_TASK
@@ -135,7 +136,7 @@ def test_failures_become_the_expected_issues_in_bugsink(
 ) -> None:
     dsn, bugsink_env = bugsink
     project = bake().project_path
-    env = environment_without_venv()
+    env = clean_environment()
     env.update(SENTRY_DSN=dsn, SENTRY_ENVIRONMENT="test", SENTRY_REGION="eu-west-1")
     # Bugsink digests each event before it answers, a few hundred milliseconds each on a
     # busy machine: the default 2 s at exit could leave the last events (the summary) unsent.

@@ -18,9 +18,10 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
+import baking
+from tests.answers import HOSTILE_DEPLOY, HOSTILE_PREFECT_PROJECT
 from tests.deploy_tools import (
     CHECKOV_FRAMEWORKS,
-    bake,
     blocks,
     checkov,
     docker_label,
@@ -32,23 +33,10 @@ from tests.deploy_tools import (
     venv_tool,
 )
 
-RUN_CONFIGS = ("ecs", "kubernetes", "docker", "local")
-PYTHON_VERSIONS = ("3.10", "3.9")
+RUN_CONFIGS = baking.choices()["run_config"]
+PYTHON_VERSIONS = baking.choices()["python_version"]
 WITH_IMAGE_REPOSITORY = {"ecs", "docker"}  # the run configs whose image goes to ECR
-
-# Free text that breaks naive quoting in a Dockerfile, HCL or YAML. The pre_gen hook
-# checks slugs, so those are given. `{{ '${{' }}` renders to a GitHub expression opener.
-HOSTILE_TEXT = "Ünïcødé \"quoted\" 'single' \\back ${HOME} %{x}"
-HOSTILE_PREFECT_PROJECT = HOSTILE_TEXT + " ${{ github.token }}"
-HOSTILE = {
-    "project_name": HOSTILE_TEXT,
-    "flow_name": HOSTILE_TEXT,
-    "description": HOSTILE_TEXT + " description",
-    "team": HOSTILE_TEXT + " team",
-    "prefect_project": HOSTILE_TEXT + " {{ '${{' }} github.token }}",
-    "flow_slug": "hostile_flow",
-    "sentry_team": "data-platform",
-}
+HOSTILE = HOSTILE_DEPLOY
 
 BAKES = {
     **{
@@ -105,7 +93,7 @@ def baked(tmp_path_factory: pytest.TempPathFactory):
 
     def get(bake_id: str) -> Path:
         if bake_id not in projects:
-            projects[bake_id] = bake(BAKES[bake_id], bakes_root / bake_id)
+            projects[bake_id] = baking.bake(BAKES[bake_id], bakes_root / bake_id).path
         return projects[bake_id]
 
     return get

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
 from croniter import croniter
 
+import baking
 from tests.conftest import TEMPLATE_DIR, Bake
 
 
@@ -116,7 +118,7 @@ def test_the_default_answers_pass_every_rule() -> None:
 
 @pytest.mark.parametrize("orchestrator", ["prefect_server", "prefect_cloud"])
 def test_a_prefect_backend_takes_any_run_config_and_no_schedule(orchestrator: str) -> None:
-    for run_config in pre_gen.RUN_CONFIGS:
+    for run_config in pre_gen.choices()["run_config"]:
         answers = {**DEFAULTS, "orchestrator": orchestrator, "run_config": run_config}
         assert pre_gen.errors({**answers, "schedule": "", "sentry_crons": False}) == []
         assert pre_gen.errors({**answers, "schedule": "0 6 1 * 1"}) == []  # not EventBridge's
@@ -206,6 +208,46 @@ def test_a_bake_with_an_unknown_choice_fails_and_writes_nothing(
     assert baked_files() == []
 
 
+def test_every_choice_answer_has_a_rule_that_takes_exactly_what_cookiecutter_json_offers() -> None:
+    offered = {
+        name: value
+        for name, value in cookiecutter_json().items()
+        if isinstance(value, list) and not name.startswith("_")
+    }
+    assert pre_gen.choices() == {name: tuple(value) for name, value in offered.items()}
+    rules = {rule.__name__: rule for rule in pre_gen.RULES}
+    for field, values in offered.items():
+        rule = rules[f"check_{field}_choice"]
+        assert rule.fields == (field,)
+        for value in values:
+            assert rule({**DEFAULTS, field: value}) is None, (field, value)
+        for value in ("", "other", values[0].upper() + "x", f" {values[0]}"):
+            message = rule({**DEFAULTS, field: value})
+            assert message == (
+                f"ERROR: {field}: {value!r} is not a choice - pick one of " + ", ".join(values)
+            )
+
+
+def test_a_replayed_bake_with_a_choice_cookiecutter_json_does_not_offer_is_refused(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """Cookiecutter checks a choice given on the command line, not one in a replay file:
+    the hook does, with the choices of cookiecutter.json rendered into it."""
+    baking.bake({}, tmp_path / "first")
+    [replay] = (tmp_path / "first" / "replay").glob("*.json")
+    context = json.loads(replay.read_text())
+    context["cookiecutter"]["run_config"] = "lambda"
+    replay.write_text(json.dumps(context))
+    capfd.readouterr()
+
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(TEMPLATE_DIR), replay=str(replay), output_dir=str(tmp_path / "second"))
+
+    expected = "ERROR: run_config: 'lambda' is not a choice - pick one of ecs, kubernetes, "
+    assert expected in capfd.readouterr().err
+    assert not (tmp_path / "second").exists() or not list((tmp_path / "second").iterdir())
+
+
 def cookiecutter_cli(output: Path, *args: str, stdin: str | None = None):
     """The cookiecutter CLI on the template, baking into `output`."""
     output.mkdir(exist_ok=True)
@@ -289,6 +331,7 @@ def test_the_hook_script_exits_1_with_one_line_per_problem(tmp_path: Path) -> No
         (TEMPLATE_DIR / "hooks" / "pre_gen_project.py")
         .read_text()
         .replace("{{ cookiecutter | tojson }}", '{"flow_slug": "class", "aws_region": "moon"}')
+        .replace("{{ template_choices | tojson }}", json.dumps(pre_gen.choices()))
     )
     script = tmp_path / "pre_gen_project.py"
     script.write_text(rendered)

@@ -11,8 +11,9 @@ import tomllib
 
 import pytest
 
+from baking import clean_environment
 from scripts import lock
-from tests.conftest import Bake, environment_without_venv
+from tests.conftest import Bake
 
 
 @pytest.mark.parametrize("python_version", lock.python_versions())
@@ -23,7 +24,7 @@ def test_the_shipped_lock_matches_the_baked_pyproject(bake: Bake, python_version
     checked = subprocess.run(
         ["uv", "lock", "--check", "--offline"],
         cwd=project,
-        env=environment_without_venv(),
+        env=clean_environment(),
         capture_output=True,
         text=True,
     )

@@ -10,17 +10,15 @@ from pathlib import Path
 import cruft
 import pytest
 import yaml
-from cookiecutter.main import cookiecutter
 
+import baking
+from baking import TEMPLATE_DIR, TOOL_FOLDERS
 from scripts import lock
 from tests.answers import COMBINATIONS
-from tests.conftest import TEMPLATE_DIR, project_files
 
 TEAM_EDIT = "\n# The team's own note, which a template update must keep.\n"
 TEMPLATE_EDIT = "\n# A change made in the template, which the update must bring.\n"
-NOT_TEMPLATE = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"
-)
+NOT_TEMPLATE = shutil.ignore_patterns(*TOOL_FOLDERS)
 
 
 def git(directory: Path, *args: str) -> str:
@@ -90,11 +88,7 @@ def test_a_project_baked_with_cookiecutter_links_with_its_recorded_answers(
 ) -> None:
     """The README's `cruft link --extra-context "$(cat .cookiecutter.json)"` path."""
     answers = {"team": "Analytics", "executor": "dask_cluster", "schedule": ""}
-    project = Path(
-        cookiecutter(
-            str(template_repo), no_input=True, extra_context=answers, output_dir=str(tmp_path)
-        )
-    )
+    project = baking.bake(answers, tmp_path, template=template_repo).path
     git(project, "init", "-q", "-b", "main")
     commit_all(project, "Baked with cookiecutter")
     recorded = json.loads((project / ".cookiecutter.json").read_text())
@@ -126,24 +120,11 @@ def test_cruft_create_makes_no_git_repository_and_says_so(
 def test_baking_over_a_project_with_the_same_answers_changes_nothing(
     answers: dict, tmp_path: Path
 ) -> None:
-    def bake() -> Path:
-        return Path(
-            cookiecutter(
-                str(TEMPLATE_DIR),
-                no_input=True,
-                extra_context=answers,
-                output_dir=str(tmp_path),
-                overwrite_if_exists=True,
-            )
-        )
+    project = baking.bake(answers, tmp_path, overwrite=True)
+    before = project.contents()
+    baking.bake(answers, tmp_path, overwrite=True)
 
-    project = bake()
-    before = {relative: (project / relative).read_bytes() for relative in project_files(project)}
-    bake()
-
-    assert {
-        relative: (project / relative).read_bytes() for relative in project_files(project)
-    } == before
+    assert project.contents() == before
 
 
 def test_the_linters_and_updaters_are_configured_validly(bake) -> None:
