@@ -10,6 +10,8 @@ import pytest
 from pytest_cookies.plugin import Cookies, Result
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+# The checks of a baked project run in that project's environment (tests/test_bake.py).
+collect_ignore = ["baked"]
 
 Bake = Callable[..., Result]
 
