@@ -27,6 +27,10 @@ TEMPLATE_DIR = Path(__file__).resolve().parent
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.flow_slug}}"
 # What tools write in a baked project: never part of what the template bakes.
 TOOL_FOLDERS = frozenset({".git", ".venv", ".pytest_cache", ".ruff_cache", "__pycache__"})
+# What ties a child to the template's own virtualenv, or stops it keeping bytecode.
+DROPPED_VARIABLES = frozenset(
+    {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE"}
+)
 
 __all__ = [
     "PROJECT_TEMPLATE",
@@ -58,14 +62,16 @@ def clean_environment(**extra: str) -> dict[str, str]:
     plus `extra`: what a baked project's commands run with.
 
     The SENTRY_* and PREFECT__* variables go too: a child gets exactly the ones it is
-    given, and a developer's own Sentry DSN never receives a test's events.
+    given, and a developer's own Sentry DSN never receives a test's events. So does
+    PYTHONDONTWRITEBYTECODE: a baked project's checks start a dozen processes that import
+    Prefect, and each would compile it again (docs/design.md, "The template's checks of a
+    baked project").
     """
     venv = str(TEMPLATE_DIR / ".venv")
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"}
-        and not key.startswith(("SENTRY_", "PREFECT__"))
+        if key not in DROPPED_VARIABLES and not key.startswith(("SENTRY_", "PREFECT__"))
     }
     env["PATH"] = os.pathsep.join(
         entry for entry in env.get("PATH", "").split(os.pathsep) if not entry.startswith(venv)

@@ -1,7 +1,8 @@
 """Sentry endpoints on 127.0.0.1 for the benchmark children to send to.
 
-`TimedEndpoint` is the baked project's own `tests/sentry_endpoint.py` SentryEndpoint
-(imported from the baked project, not copied), noting when each envelope arrives.
+`TimedEndpoint` is the baked project's own SentryEndpoint, from
+`tests/template/sentry_endpoint.py` (imported from the baked project, not copied),
+noting when each envelope arrives.
 `BlackHole` accepts connections and never answers: a Sentry that hangs.
 """
 
@@ -19,8 +20,8 @@ FAILURE_PREFIX = "benchmark failure raised at "  # flows.py raises with this mes
 
 
 def load_sentry_endpoint_module(project: Path) -> ModuleType:
-    """The baked project's tests/sentry_endpoint.py, loaded as a module."""
-    path = project / "tests" / "sentry_endpoint.py"
+    """The baked project's tests/template/sentry_endpoint.py, loaded as a module."""
+    path = project / "tests" / "template" / "sentry_endpoint.py"
     spec = importlib.util.spec_from_file_location("baked_sentry_endpoint", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -346,9 +346,9 @@ OVERHEAD_INTRO = (
     "`sentry_sdk.init(dsn, environment, release)` plus `set_tag`/`set_context`, events "
     "from the default logging integration. (c) the baked package's `MonitoredFlow`, as the "
     "generated `flow.py` wires it. (b) and (c) send to the baked project's own "
-    "`tests/sentry_endpoint.py` endpoint, running on 127.0.0.1 in the parent process, with "
-    "SENTRY_DSN, SENTRY_REGION, SENTRY_ENVIRONMENT and SENTRY_RELEASE set. In the failing "
-    "path every tenth task raises."
+    "`tests/template/sentry_endpoint.py` endpoint, running on 127.0.0.1 in the parent "
+    "process, with SENTRY_DSN, SENTRY_REGION, SENTRY_ENVIRONMENT and SENTRY_RELEASE set. "
+    "In the failing path every tenth task raises."
 )
 BEFORE_NOTE = (
     " (c0): as (c), but baked from the template as it was before the fixes (see the last section)."

@@ -15,6 +15,8 @@ import baking
 from baking import TEMPLATE_DIR, BakedProject
 
 __all__ = ["TEMPLATE_DIR", "Bake", "project_files"]
+# The checks of a baked project run in that project's environment (tests/test_bake.py).
+collect_ignore = ["baked"]
 
 Bake = Callable[..., Result]
 

@@ -7,6 +7,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -43,27 +44,18 @@ ALWAYS = {
     f"{PACKAGE}/monitoring/__main__.py",
     f"{PACKAGE}/monitoring/budget.py",
     f"{PACKAGE}/monitoring/crons.py",
-    f"{PACKAGE}/monitoring/delivery.py",
     f"{PACKAGE}/monitoring/events.py",
-    f"{PACKAGE}/monitoring/flows.py",
     f"{PACKAGE}/monitoring/integration.py",
     f"{PACKAGE}/monitoring/scrubbing.py",
-    f"{PACKAGE}/monitoring/startup.py",
+    f"{PACKAGE}/monitoring/sentry_setup.py",
+    f"{PACKAGE}/monitoring/state_handlers.py",
+    f"{PACKAGE}/monitoring/transport.py",
     f"{PACKAGE}/tasks.py",
     "tests/__init__.py",
-    "tests/conftest.py",
-    "tests/fixtures.py",
-    "tests/sample_tasks.py",
-    "tests/sentry_endpoint.py",
-    "tests/test_deployment.py",
     "tests/test_flow.py",
-    "tests/test_monitoring.py",
-    "tests/test_monitoring_crons.py",
-    "tests/test_monitoring_delivery.py",
-    "tests/test_monitoring_executors.py",
-    "tests/test_monitoring_faults.py",
-    "tests/test_monitoring_secrets.py",
-    "tests/test_monitoring_storms.py",
+    "tests/template/__init__.py",
+    "tests/template/sentry_endpoint.py",
+    "tests/template/test_monitoring_smoke.py",
 }
 TERRAFORM = {
     "terraform/alerts.tf",
@@ -85,16 +77,15 @@ BY_RUN_CONFIG = {
 }
 # What each orchestrator adds to them.
 BY_ORCHESTRATOR = {
-    "prefect_server": {"tests/test_registration.py"},
+    "prefect_server": set(),
     "prefect_cloud": set(),
-    "none": {"terraform/schedule.tf", "tests/test_schedule.py"},
+    "none": {"terraform/schedule.tf"},
 }
-# What executor=dask_cluster adds: its cluster settings, worker monitoring and tests; on
-# ECS also the Terraform of the per-run Fargate cluster. Absent from every other bake.
+# What executor=dask_cluster adds: its cluster settings and worker monitoring; on ECS
+# also the Terraform of the per-run Fargate cluster. Absent from every other bake.
 DASK_CLUSTER = {
     f"{PACKAGE}/deployment/dask_cluster.py",
     f"{PACKAGE}/deployment/worker_monitoring.py",
-    "tests/test_dask_cluster.py",
 }
 DASK_CLUSTER_BY_RUN_CONFIG = {"ecs": {"terraform/dask.tf"}, "kubernetes": {"dask-rbac.yaml"}}
 RUN_CONFIG_CLASS = {
@@ -202,17 +193,56 @@ def python_constant(module: Path, name: str) -> object:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", [*COMBINATIONS, pytest.param(HOSTILE, id="hostile-free-text")])
-def test_the_baked_project_passes_its_own_tests(bake: Bake, answers: dict) -> None:
-    """The test command of the baked README, in a fresh .venv on the image's Python."""
+def test_the_baked_project_passes_its_own_tests_and_the_template_checks(
+    bake: Bake, answers: dict, tmp_path: Path
+) -> None:
+    """The baked README's `make test`, in a fresh .venv on the image's Python; then, in
+    that .venv, the template's checks of the project (tests/baked), in one pytest run."""
     result = bake(**answers)
     project = result.project_path
     readme = (project / "README.md").read_text()
     assert "make test" in readme
+    baked = BakedProject(project, result.context)
+    python = baking.python_interpreter(result.context["python_version"])
 
-    completed = BakedProject(project, result.context).make_test(
-        baking.python_interpreter(result.context["python_version"])
-    )
+    completed = baked.make_test(python)
 
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     assert re.search(r"\b\d+ passed\b", completed.stdout), completed.stdout[-2000:]
     assert " failed" not in completed.stdout.splitlines()[-1]
+
+    report = tmp_path / "checks.xml"
+    checks = baked.run(
+        str(project / ".venv/bin/python"),
+        *("-m", "pytest", "-c", str(BAKED_CHECKS / "pytest.ini"), "--rootdir", str(BAKED_CHECKS)),
+        *("--numprocesses=2", "--dist=worksteal", f"--junitxml={report}", str(BAKED_CHECKS)),
+        env={"UV_PYTHON": python, "BAKED_PROJECT": str(project)},
+    )
+
+    assert checks.returncode == 0, checks.stdout[-6000:] + checks.stderr[-3000:]
+    assert checks_run(report) == expected_checks(result.context), checks.stdout[-2000:]
+
+
+BAKED_CHECKS = Path(__file__).resolve().parent / "baked"
+# The checks of files that only some answers bake (tests/baked/conftest.py leaves them out).
+BAKED_FOR = {
+    "test_dask_cluster": lambda context: context["executor"] == "dask_cluster",
+    "test_schedule": lambda context: context["orchestrator"] == "none",
+    "test_registration": lambda context: context["orchestrator"] == "prefect_server",
+}
+
+
+def expected_checks(context: dict) -> set[str]:
+    """The modules of tests/baked that run against a project baked with `context`."""
+    modules = {path.stem for path in BAKED_CHECKS.glob("test_*.py")}
+    return {name for name in modules if BAKED_FOR.get(name, lambda _: True)(context)}
+
+
+def checks_run(report: Path) -> set[str]:
+    """The modules whose tests passed, from pytest's JUnit XML report; none may skip."""
+    cases = ElementTree.parse(report).getroot().iter("testcase")
+    modules = set()
+    for case in cases:
+        assert not list(case), f"{case.get('classname')}.{case.get('name')} did not pass"
+        modules.add(case.get("classname").split(".")[0])  # <module>[.<class>], from rootdir
+    return modules

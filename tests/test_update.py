@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import cruft
@@ -18,6 +19,8 @@ from tests.answers import COMBINATIONS
 
 TEAM_EDIT = "\n# The team's own note, which a template update must keep.\n"
 TEMPLATE_EDIT = "\n# A change made in the template, which the update must bring.\n"
+TEAM_DEPENDENCY = "team-package>=1.2"
+OLD_PIN, NEW_PIN = "boto3>=1.35,<2", "boto3>=1.40,<2"
 NOT_TEMPLATE = shutil.ignore_patterns(*TOOL_FOLDERS)
 
 
@@ -65,19 +68,28 @@ def test_cruft_update_brings_template_changes_and_keeps_team_edits(
     flow_module.write_text(flow_module.read_text() + TEAM_EDIT)
     team_lock = (project / "uv.lock").read_text() + TEAM_EDIT  # as Dependabot moves it
     (project / "uv.lock").write_text(team_lock)
+    # The README's way to add a dependency: into the team's block of `dependencies`.
+    added = baking.BakedProject(project).run("uv", "add", "--frozen", TEAM_DEPENDENCY)
+    assert added.returncode == 0, added.stderr
     commit_all(project, "The team's work")
 
     owned = template_repo / "{{cookiecutter.flow_slug}}/Makefile"
     owned.write_text(owned.read_text() + TEMPLATE_EDIT)
     template_lock = template_repo / lock.template_lock("3.10").relative_to(TEMPLATE_DIR)
     template_lock.write_text(template_lock.read_text() + TEMPLATE_EDIT)
-    commit_all(template_repo, "A template-owned file changes, and the template re-locks")
+    # The pin next to the team's block: the change whose diff comes closest to it.
+    pyproject = template_repo / "{{cookiecutter.flow_slug}}/pyproject.toml"
+    assert pyproject.read_text().count(f'"{OLD_PIN}",') == 1
+    pyproject.write_text(pyproject.read_text().replace(f'"{OLD_PIN}",', f'"{NEW_PIN}",'))
+    commit_all(template_repo, "Template-owned files change, and the template re-locks")
     assert not cruft.check(project)
 
     assert cruft.update(project, skip_apply_ask=True)
 
     assert (project / "Makefile").read_text().endswith(TEMPLATE_EDIT)
     assert flow_module.read_text().endswith(TEAM_EDIT)
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert dependencies["dependencies"][-2:] == [NEW_PIN, TEAM_DEPENDENCY]
     assert (project / "uv.lock").read_text() == team_lock  # the workflow re-locks instead
     assert not list(project.rglob("*.rej"))
     assert cruft.check(project)

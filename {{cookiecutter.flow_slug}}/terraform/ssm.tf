@@ -1,4 +1,4 @@
-# The flow reads its Sentry DSN from this parameter at start-up (monitoring/startup.py), so the
+# The flow reads its Sentry DSN from this parameter at start-up (monitoring/sentry_setup.py), so the
 # DSN is in no image, no run config and no Prefect Cloud metadata.
 
 resource "aws_kms_key" "sentry_dsn" {

@@ -1,7 +1,7 @@
 """`make check-monitoring`: send one test event the way a flow run would, and say if it arrived.
 
 The DSN comes from the same variables and the same SSM parameter as in a flow run
-(`startup.init_sentry`). Exit status 0 when Sentry took the event; 1 otherwise, after the
+(`sentry_setup.init_sentry`). Exit status 0 when Sentry took the event; 1 otherwise, after the
 warning that says why.
 """
 
@@ -11,8 +11,8 @@ import sys
 
 import sentry_sdk
 
-from .delivery import flush
-from .startup import init_sentry
+from .sentry_setup import init_sentry
+from .transport import flush
 
 MESSAGE = "Monitoring check: {package} reaches Sentry. Resolve this issue at will."
 

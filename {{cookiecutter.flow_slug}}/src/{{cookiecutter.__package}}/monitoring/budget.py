@@ -77,7 +77,7 @@ class FailureBudget:
 
     def _report_at_exit(self) -> None:
         # A worker process's counts end with it: report them before its events are flushed
-        # (finalizers of higher priority run first; delivery's flush has 100).
+        # (finalizers of higher priority run first; transport's flush has 100).
         if self._exit_report_pid != os.getpid():
             self._exit_report_pid = os.getpid()
             multiprocessing.util.Finalize(None, self.report_overflow, exitpriority=200)

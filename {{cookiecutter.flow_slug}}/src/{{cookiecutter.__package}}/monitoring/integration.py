@@ -5,8 +5,8 @@ processors of `events` (before the SDK's defaults, so that a duplicate is droppe
 the DedupeIntegration could keep it instead of the state handler's event), and
 `ignore_runner_loggers()` stops Prefect's own error log lines from becoming events while
 the state handlers report the failures themselves; `report_runner_loggers()` lets them
-through again for the seed's usage (a plain `Flow` with `init_base_flow` upstream), where
-those lines are the only report of a failure.
+through again for a plain `Flow` with `init_base_flow` upstream, where those lines are
+the only report of a failure.
 """
 
 from __future__ import annotations

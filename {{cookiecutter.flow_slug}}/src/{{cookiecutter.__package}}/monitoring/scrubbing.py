@@ -17,7 +17,7 @@ the whole event:
 A secret this process only learns while running (a password read from a vault, a
 PrefectSecret fetched from Prefect Cloud) is not known here: keep it out of exception
 messages and log lines, and under a secret-looking name. Frame locals are not sent at all
-(see startup.INCLUDE_LOCAL_VARIABLES), nor the source code around a frame (a line such as
+(see sentry_setup.INCLUDE_LOCAL_VARIABLES), nor the source code around a frame (a line such as
 `Parameter("api_token", default="tok_...")` would carry a secret literal). An event this
 function fails on is dropped.
 """

@@ -1,4 +1,4 @@
-"""Sentry Crons: check-ins for each run of a scheduled flow. The template owns this file."""
+"""Sentry Crons: check-ins for each run of a scheduled flow."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import sentry_sdk
 from prefect import task
 from prefect.schedules import CronSchedule, IntervalSchedule
 
-from {{ cookiecutter.__package }} import deployment
-from {{ cookiecutter.__package }} import flow as project_flow
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, crons
+from .project import SentryEndpoint, module
 
-from .sentry_endpoint import SentryEndpoint
+deployment = module("deployment")
+project_flow = module("flow")
+MonitoredFlow = module("monitoring").MonitoredFlow
+crons = module("monitoring.crons")
 
 DAILY = CronSchedule("0 6 * * *")
 

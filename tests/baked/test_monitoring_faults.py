@@ -1,4 +1,4 @@
-"""Monitoring never hurts the flow. The template owns this file.
+"""Monitoring never hurts the flow.
 
 For each way reading the DSN or reaching Sentry can fail, the run ends exactly as without
 monitoring, one warning names the cause, and a process waits at most
@@ -21,8 +21,6 @@ from botocore.retries.standard import ExponentialBackoff
 from prefect import Flow
 from prefect.executors import LocalDaskExecutor
 
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, delivery, startup
-
 from .fixtures import (
     MONITORING_VARIABLES,
     aws_session,
@@ -31,8 +29,12 @@ from .fixtures import (
     run_python,
     use_monitoring,
 )
+from .project import PACKAGE, SentryEndpoint, module
 from .sample_tasks import add_one, invert
-from .sentry_endpoint import SentryEndpoint
+
+MonitoredFlow = module("monitoring").MonitoredFlow
+sentry_setup = module("monitoring.sentry_setup")
+transport = module("monitoring.transport")
 
 FakeAws = Callable[[str, str], SentryEndpoint]
 SHUTDOWN_TIMEOUT = 1.0
@@ -54,7 +56,7 @@ def baseline(monkeypatch: pytest.MonkeyPatch) -> tuple:
             unmonitored.delenv(name, raising=False)
         flow = mixed_flow()
         result = outcome(flow, flow.run())
-    monkeypatch.setattr(startup, "_started_pid", None)
+    monkeypatch.setattr(sentry_setup, "_started_pid", None)
     return result
 
 
@@ -82,7 +84,7 @@ def refused_dsn() -> str:
 
 
 def parameter_missing(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
-    monkeypatch.setenv(startup.SENTRY_DSN_SSM_PARAMETER_NAME, "/not/there")
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_SSM_PARAMETER_NAME, "/not/there")
 
 
 def access_denied(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
@@ -97,7 +99,7 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
 
 def no_region(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")
-    monkeypatch.delenv(startup.SENTRY_REGION_ENV_NAME)
+    monkeypatch.delenv(sentry_setup.SENTRY_REGION_ENV_NAME)
 
 
 def throttled(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
@@ -112,7 +114,7 @@ def retry_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def malformed_dsn(monkeypatch: pytest.MonkeyPatch, fake_aws: FakeAws) -> None:
     aws_session().client("ssm").put_parameter(
-        Name=os.environ[startup.SENTRY_DSN_SSM_PARAMETER_NAME],
+        Name=os.environ[sentry_setup.SENTRY_DSN_SSM_PARAMETER_NAME],
         Value="https://o1.ingest.sentry.io/1",
         Type="SecureString",
         Overwrite=True,
@@ -157,7 +159,7 @@ def test_a_throttled_dsn_read_is_retried_before_monitoring_turns_off(
     ssm = fake_aws("ThrottlingException", "Rate exceeded")
     monkeypatch.setenv("AWS_ENDPOINT_URL", ssm.url)
 
-    assert startup.init_sentry() is False
+    assert sentry_setup.init_sentry() is False
     # SSM_CLIENT_CONFIG: botocore counts "max_attempts" as retries, after the first try.
     assert len(ssm.bodies) == 1 + 3
 
@@ -194,8 +196,8 @@ def test_a_sentry_that_does_not_take_events_changes_nothing_but_one_warning(
     broken_sentry: Tuple[str, str],
 ) -> None:
     dsn, named = broken_sentry
-    monkeypatch.setenv(startup.SENTRY_DSN_ENV_NAME, dsn)
-    monkeypatch.setenv(delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(SHUTDOWN_TIMEOUT))
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_ENV_NAME, dsn)
+    monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(SHUTDOWN_TIMEOUT))
     caplog.clear()
     flow = mixed_flow()
 
@@ -203,7 +205,7 @@ def test_a_sentry_that_does_not_take_events_changes_nothing_but_one_warning(
     sentry_sdk.capture_message("one more event, after the first was not delivered")
 
     assert result == baseline
-    assert not delivery.flush()
+    assert not transport.flush()
     [warning] = monitoring_warnings(caplog)
     assert named in warning
 
@@ -221,7 +223,7 @@ import time
 import boto3
 from prefect import task
 
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, startup
+from BAKED_PACKAGE.monitoring import MonitoredFlow, sentry_setup
 
 
 @task
@@ -230,7 +232,7 @@ def invert(x: int) -> float:
 
 
 def run_failing_flow(parameter: str, output: str) -> None:
-    os.environ[startup.SENTRY_DSN_SSM_PARAMETER_NAME] = parameter
+    os.environ[sentry_setup.SENTRY_DSN_SSM_PARAMETER_NAME] = parameter
     log = os.open(output, os.O_WRONLY | os.O_CREAT)  # this run's own Prefect log
     os.dup2(log, 1)
     os.dup2(log, 2)
@@ -254,7 +256,7 @@ while runs:
     pid, status = os.wait()
     ended[runs.pop(pid)] = [time.time(), os.waitstatus_to_exitcode(status)]
 print(json.dumps(ended))
-"""
+""".replace("BAKED_PACKAGE", PACKAGE)
 
 
 def test_a_process_waits_for_sentry_at_most_the_shutdown_timeout(
@@ -271,7 +273,7 @@ def test_a_process_waits_for_sentry_at_most_the_shutdown_timeout(
     for name, dsn in dsns.items():
         use_monitoring(monkeypatch, dsn, aws, parameter=f"/test/faults/{name}")
         runs[name] = (f"/test/faults/{name}", str(tmp_path / f"{name}.log"))
-    monkeypatch.setenv(delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(SHUTDOWN_TIMEOUT))
+    monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(SHUTDOWN_TIMEOUT))
 
     stdout, _, _ = run_python(FORKED_FAILING_RUNS, {**os.environ, "RUNS": json.dumps(runs)})
     ended = json.loads(stdout.splitlines()[-1])
@@ -306,9 +308,9 @@ def test_a_failing_sentry_call_never_fails_the_flow(
 def test_a_malformed_shutdown_timeout_falls_back_to_the_default(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv(delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "soon")
+    monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "soon")
 
-    assert delivery.shutdown_timeout() == delivery.DEFAULT_SHUTDOWN_TIMEOUT
+    assert transport.shutdown_timeout() == transport.DEFAULT_SHUTDOWN_TIMEOUT
     [warning] = monitoring_warnings(caplog)
     assert "'soon'" in warning
 
@@ -318,9 +320,9 @@ def test_worker_processes_never_wait_for_a_hanging_sentry_while_the_flow_runs(
 ) -> None:
     """Forked workers hand their events to the flow's process: none of them waits."""
     hanging = SentryEndpoint(hang=True).start()
-    monkeypatch.setenv(startup.SENTRY_DSN_ENV_NAME, hanging.dsn)
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_ENV_NAME, hanging.dsn)
     timeout = 8.0  # each worker would wait this long if it flushed itself
-    monkeypatch.setenv(delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(timeout))
+    monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(timeout))
     with MonitoredFlow("Processes", executor=LocalDaskExecutor("processes", num_workers=2)) as flow:
         invert.map([0, 1, 0, 2, 0, 0])
 
@@ -338,17 +340,17 @@ def test_once_a_flush_timed_out_later_ones_do_not_wait_again(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     hanging = SentryEndpoint(hang=True).start()
-    monkeypatch.setenv(startup.SENTRY_DSN_ENV_NAME, hanging.dsn)
-    startup.init_sentry()
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_ENV_NAME, hanging.dsn)
+    sentry_setup.init_sentry()
     sentry_sdk.capture_message("the first event: its request never gets an answer")
     waits = []
     client = sentry_sdk.get_client()
     real_flush = client.flush
     monkeypatch.setattr(client, "flush", lambda *a, **k: waits.append(a) or real_flush(*a, **k))
 
-    assert not delivery.flush(0.3)
+    assert not transport.flush(0.3)
     sentry_sdk.capture_message("a later event")
-    assert not delivery.flush(0.3)
+    assert not transport.flush(0.3)
 
     assert len(waits) == 1
     assert len(monitoring_warnings(caplog, "did not take the queued events within 0.3 s")) == 1

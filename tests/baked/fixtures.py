@@ -1,4 +1,4 @@
-"""Fixtures for testing monitoring offline, loaded by conftest.py. The template owns this file.
+"""Fixtures for checking monitoring offline, loaded by conftest.py.
 
 Sentry is a loopback HTTP endpoint that the real SDK posts to. AWS SSM is moto's server,
 over real HTTP too, so that subprocesses and Dask workers reach it as a flow run reaches
@@ -22,17 +22,21 @@ from moto.server import ThreadedMotoServer
 from prefect import Flow
 from prefect.engine.state import State
 
-from {{ cookiecutter.__package }}.monitoring import budget, delivery, events, flows, startup
+from .project import SentryEndpoint, module
 
-from .sentry_endpoint import SentryEndpoint
+budget = module("monitoring.budget")
+events = module("monitoring.events")
+sentry_setup = module("monitoring.sentry_setup")
+state_handlers = module("monitoring.state_handlers")
+transport = module("monitoring.transport")
 
 MONITORING_VARIABLES = (
-    startup.SENTRY_DSN_ENV_NAME,
-    startup.SENTRY_DSN_SSM_PARAMETER_NAME,
-    startup.SENTRY_REGION_ENV_NAME,
-    startup.SENTRY_ENVIRONMENT_ENV_NAME,
-    startup.SENTRY_RELEASE_ENV_NAME,
-    delivery.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME,
+    sentry_setup.SENTRY_DSN_ENV_NAME,
+    sentry_setup.SENTRY_DSN_SSM_PARAMETER_NAME,
+    sentry_setup.SENTRY_REGION_ENV_NAME,
+    sentry_setup.SENTRY_ENVIRONMENT_ENV_NAME,
+    sentry_setup.SENTRY_RELEASE_ENV_NAME,
+    transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME,
     budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME,
     events.PREFECT_TENANT_SLUG_ENV_NAME,
     "PREFECT__CLOUD__API_KEY",
@@ -87,11 +91,11 @@ def fresh_monitoring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts with monitoring off and its state reset."""
     # A new default session: the last one keeps the credentials it found.
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", aws_session())
-    monkeypatch.setattr(startup, "_started_pid", None)
-    monkeypatch.setattr(startup, "_options", None)
-    monkeypatch.setattr(delivery, "_problem", None)
-    monkeypatch.setattr(delivery, "_gave_up", False)
-    monkeypatch.setattr(flows, "budget", budget.FailureBudget())
+    monkeypatch.setattr(sentry_setup, "_started_pid", None)
+    monkeypatch.setattr(sentry_setup, "_options", None)
+    monkeypatch.setattr(transport, "_problem", None)
+    monkeypatch.setattr(transport, "_gave_up", False)
+    monkeypatch.setattr(state_handlers, "budget", budget.FailureBudget())
     sentry_sdk.get_isolation_scope().clear()
     yield
     sentry_sdk.get_client().close(timeout=0)
@@ -120,6 +124,14 @@ def sentry() -> Iterator[SentryEndpoint]:
     endpoint.stop()
 
 
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[SentryEndpoint]:
+    """One Sentry endpoint for a whole module: Dask workers keep the DSN they read first."""
+    endpoint = SentryEndpoint().start()
+    yield endpoint
+    endpoint.stop()
+
+
 @pytest.fixture
 def monitoring_env(
     monkeypatch: pytest.MonkeyPatch, sentry: SentryEndpoint, aws: str
@@ -136,10 +148,10 @@ def use_monitoring(
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
     ssm = aws_session().client("ssm")  # not the default session the flow uses
     ssm.put_parameter(Name=parameter, Value=dsn, Type="SecureString", Overwrite=True)
-    monkeypatch.setenv(startup.SENTRY_DSN_SSM_PARAMETER_NAME, parameter)
-    monkeypatch.setenv(startup.SENTRY_REGION_ENV_NAME, REGION)
-    monkeypatch.setenv(startup.SENTRY_ENVIRONMENT_ENV_NAME, "test")
-    monkeypatch.setenv(startup.SENTRY_RELEASE_ENV_NAME, "0123abc")
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_SSM_PARAMETER_NAME, parameter)
+    monkeypatch.setenv(sentry_setup.SENTRY_REGION_ENV_NAME, REGION)
+    monkeypatch.setenv(sentry_setup.SENTRY_ENVIRONMENT_ENV_NAME, "test")
+    monkeypatch.setenv(sentry_setup.SENTRY_RELEASE_ENV_NAME, "0123abc")
 
 
 def monitoring_warnings(caplog: pytest.LogCaptureFixture, text: str = "") -> List[str]:
@@ -147,7 +159,7 @@ def monitoring_warnings(caplog: pytest.LogCaptureFixture, text: str = "") -> Lis
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == startup.logger.name
+        if record.name == sentry_setup.logger.name
         and record.levelno == logging.WARNING
         and text in record.getMessage()
     ]

@@ -1,4 +1,4 @@
-"""The flow as Prefect registers it. The template owns this file."""
+"""The flow as Prefect registers it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from pathlib import Path
 from prefect.run_configs import RunConfig
 from prefect.storage import Module
 
-from {{ cookiecutter.__package }}.flow import FLOW_NAME, flow
+from .project import ANSWERS, module
+
+FLOW_NAME = module("flow").FLOW_NAME
+flow = module("flow").flow
 
 
 def test_prefect_build_writes_the_registration_metadata(tmp_path: Path) -> None:
@@ -31,4 +34,4 @@ def test_prefect_build_writes_the_registration_metadata(tmp_path: Path) -> None:
 def test_the_flow_is_stored_as_a_module_and_labelled_for_its_agent() -> None:
     assert isinstance(flow.storage, Module)
     assert isinstance(flow.run_config, RunConfig)
-    assert list(flow.run_config.labels) == [{{ cookiecutter.environment | tojson }}]
+    assert list(flow.run_config.labels) == [ANSWERS["environment"]]

@@ -1,6 +1,6 @@
 """The Dask cluster executor: an operator's cluster, per-run clusters, and their monitoring.
 
-The template owns this file. The module's cluster is started the way operators start
+The module's cluster is started the way operators start
 one: `dask scheduler` and two `dask worker` processes on 127.0.0.1, with AWS (moto) but
 no SENTRY_* settings of their own. The flow's executor gives them those settings.
 """
@@ -23,21 +23,20 @@ from distributed import Client, LocalCluster
 from distributed.core import Status
 from prefect.executors import LocalExecutor
 
-from {{ cookiecutter.__package }}.deployment import dask_cluster, executor, worker_monitoring
-from {{ cookiecutter.__package }}.deployment.dask_cluster import (
-    SettingsError,
-    cluster_spec,
-    read_settings,
-    registration_env,
-)
-from {{ cookiecutter.__package }}.deployment.executor import FlowRunDaskExecutor
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, init_sentry
-
 from .fixtures import DSN_PARAMETER, REGION, outcome, use_monitoring
+from .project import PACKAGE, PROJECT, TEMPLATE_DIR, SentryEndpoint, module
 from .sample_tasks import add_one, capture_errors, invert, process_id, workers_now
-from .sentry_endpoint import SentryEndpoint
 
-PROJECT = Path(__file__).resolve().parent.parent
+dask_cluster = module("deployment.dask_cluster")
+executor = module("deployment.executor")
+worker_monitoring = module("deployment.worker_monitoring")
+SettingsError = dask_cluster.SettingsError
+cluster_spec = dask_cluster.cluster_spec
+read_settings = dask_cluster.read_settings
+registration_env = dask_cluster.registration_env
+FlowRunDaskExecutor = executor.FlowRunDaskExecutor
+MonitoredFlow = module("monitoring").MonitoredFlow
+init_sentry = module("monitoring").init_sentry
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/flow:0123abc"
 SECRET_DSN = "https://secret-key@o1.ingest.sentry.io/2"
 FLOW_SETTINGS = {
@@ -68,19 +67,12 @@ class ExternalCluster:
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[SentryEndpoint]:
-    """One Sentry endpoint for the module: the workers keep the DSN they read first."""
-    endpoint = SentryEndpoint().start()
-    yield endpoint
-    endpoint.stop()
-
-
-@pytest.fixture(scope="module")
 def external_cluster(aws: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A scheduler and two workers started with the distributed CLI, apart from the flow."""
     logs = tmp_path_factory.mktemp("dask-cli")
     env = {name: value for name, value in os.environ.items() if not name.startswith("SENTRY_")}
-    env.update(AWS_ENDPOINT_URL=aws, PYTHONPATH=str(PROJECT))
+    # PYTHONPATH: where the workers find the tasks of sample_tasks.py.
+    env.update(AWS_ENDPOINT_URL=aws, PYTHONPATH=str(TEMPLATE_DIR))
     scheduler_file = logs / "scheduler.json"
     command = [sys.executable, "-m", "dask"]
     processes = [
@@ -274,7 +266,7 @@ def test_the_registered_run_config_carries_the_deploy_s_settings() -> None:
     """DASK_ENVIRONMENT at registration ends up in the run config that each run starts with."""
     settings = {"DASK_CLUSTER": "fargate", "DASK_SUBNETS": "subnet-0123abcd"}
     script = (
-        "import json; from {{ cookiecutter.__package }}.deployment import RUN_CONFIG; "
+        f"import json; from {PACKAGE}.deployment import RUN_CONFIG; "
         "print(json.dumps(RUN_CONFIG.env))"
     )
     environ = {**os.environ, "DASK_ENVIRONMENT": json.dumps(settings)}
@@ -374,7 +366,7 @@ def test_a_worker_retired_from_its_cluster_sends_its_queued_events_first(
     aws: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As adaptive scaling retires a worker. The plugin flushes as the worker closes; a
-    worker process that then exits normally would also flush at exit (monitoring.delivery)."""
+    worker process that then exits normally would also flush at exit (monitoring.transport)."""
     slow = SentryEndpoint(delay=0.3).start()
     try:
         use_monitoring(monkeypatch, slow.dsn, aws, parameter="/test/retired/sentry-dsn")

@@ -1,6 +1,6 @@
 """A task that fails thousands of times in one run: a few events, and one that counts them.
 
-The template owns this file. Without a limit, every failure would be an event until the
+Without a limit, every failure would be an event until the
 SDK's queue (100) overflows and the rest are dropped, with no event saying how many.
 """
 
@@ -12,11 +12,12 @@ import pytest
 import sentry_sdk
 from prefect.executors import LocalDaskExecutor, LocalExecutor
 
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, budget
-
 from .fixtures import monitoring_warnings
+from .project import SentryEndpoint, module
 from .sample_tasks import invert
-from .sentry_endpoint import SentryEndpoint
+
+MonitoredFlow = module("monitoring").MonitoredFlow
+budget = module("monitoring.budget")
 
 FAILURES = 400
 LIMIT = 5

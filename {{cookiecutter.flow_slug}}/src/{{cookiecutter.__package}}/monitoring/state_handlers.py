@@ -13,9 +13,9 @@ from sentry_sdk.utils import event_from_exception
 
 from . import crons
 from .budget import FailureBudget
-from .delivery import deliver_before_exit
 from .integration import ignore_runner_loggers, report_runner_loggers
-from .startup import describe, init_sentry, logger
+from .sentry_setup import describe, init_sentry, logger
+from .transport import deliver_before_exit
 
 # Prefect's message for a mapped task whose upstream failed: not the task's own failure.
 NOTHING_TO_MAP = "No upstream states can be mapped over."
@@ -25,7 +25,7 @@ budget = FailureBudget()
 
 @task(name="Base flow initialization")
 def init_base_flow() -> None:
-    """Start Sentry before the tasks listed downstream of this one (the seed's usage).
+    """Start Sentry before the tasks listed downstream of this one, in any Flow.
 
     In a plain `Flow`, no state handler reports failures: Prefect's error log lines do.
     In a MonitoredFlow, this task's own state handler takes that back at once.

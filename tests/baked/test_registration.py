@@ -1,5 +1,5 @@
 """`make register`, exactly as the deploy workflow runs it, against a STAND-IN of Prefect
-Server's GraphQL API. The template owns this file.
+Server's GraphQL API.
 
 The stand-in is not Prefect Server (that needs Docker: Postgres, Hasura, Apollo). It is a
 loopback HTTP endpoint that answers the queries and mutations Prefect 1.4.1's own client
@@ -18,7 +18,6 @@ import subprocess
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import prefect
@@ -28,10 +27,11 @@ from prefect.storage import Module
 from prefect.utilities.configuration import set_temporary_config
 from prefect.utilities.graphql import decompress
 
-from {{ cookiecutter.__package }}.deployment import register
-from {{ cookiecutter.__package }}.monitoring import events
+from .project import ANSWERS, PACKAGE, PROJECT, module
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+register = module("deployment.register")
+events = module("monitoring.events")
+
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/flow:0123456789abcdef"
 TASK_ROLE_ARN = "arn:aws:iam::123456789012:role/flow-task"
 UI_URL = "https://prefect.internal.example"
@@ -152,7 +152,7 @@ def deploy_environment(stand_in: PrefectServerStandIn) -> Dict[str, str]:
 
 def make_register(env: Dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["make", "register"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+        ["make", "register"], cwd=PROJECT, env=env, capture_output=True, text=True
     )
 
 
@@ -164,11 +164,11 @@ def test_make_register_registers_the_flow_the_agent_runs(stand_in: PrefectServer
     assert list(stand_in.projects) == [register.PREFECT_PROJECT]
     assert registered["project_id"] == stand_in.projects[register.PREFECT_PROJECT]
     flow = FlowSchema().load(registered["serialized_flow"])  # Prefect's own schema
-    assert flow.name == {{ cookiecutter.flow_name | python_string }}
+    assert flow.name == ANSWERS["flow_name"]
     assert isinstance(flow.storage, Module)
-    assert flow.storage.module == {{ (cookiecutter.__package ~ ".flow") | python_string }}
+    assert flow.storage.module == f"{PACKAGE}.flow"
     run_config = flow.run_config
-    assert sorted(run_config.labels) == [{{ cookiecutter.environment | tojson }}]
+    assert sorted(run_config.labels) == [ANSWERS["environment"]]
     assert getattr(run_config, "image", IMAGE) == IMAGE
     assert getattr(run_config, "task_role_arn", TASK_ROLE_ARN) == TASK_ROLE_ARN
     assert (run_config.env or {}).get("PREFECT__SERVER__UI__ENDPOINT") == UI_URL

@@ -1,6 +1,6 @@
 """What gets reported, once, with which context: real flow runs, the real SDK and transport.
 
-The template owns this file. The other test_monitoring_*.py files cover executors,
+The other test_monitoring_*.py files cover executors,
 secrets, faults, delivery and Sentry Crons.
 """
 
@@ -16,19 +16,21 @@ import sentry_sdk
 from prefect import Flow, Parameter, task
 from prefect.executors import LocalExecutor
 
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, init_base_flow, startup
-from {{ cookiecutter.__package }}.monitoring.delivery import SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME
-from {{ cookiecutter.__package }}.monitoring.events import PREFECT_TENANT_SLUG_ENV_NAME
-
 from .fixtures import REGION, monitoring_warnings, outcome
+from .project import SentryEndpoint, module
 from .sample_tasks import add_one, invert
-from .sentry_endpoint import SentryEndpoint
+
+MonitoredFlow = module("monitoring").MonitoredFlow
+init_base_flow = module("monitoring").init_base_flow
+sentry_setup = module("monitoring.sentry_setup")
+SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME = module("monitoring.transport").SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME
+PREFECT_TENANT_SLUG_ENV_NAME = module("monitoring.events").PREFECT_TENANT_SLUG_ENV_NAME
 
 FOUR_VARIABLES = (
-    startup.SENTRY_DSN_SSM_PARAMETER_NAME,
-    startup.SENTRY_REGION_ENV_NAME,
-    startup.SENTRY_ENVIRONMENT_ENV_NAME,
-    startup.SENTRY_RELEASE_ENV_NAME,
+    sentry_setup.SENTRY_DSN_SSM_PARAMETER_NAME,
+    sentry_setup.SENTRY_REGION_ENV_NAME,
+    sentry_setup.SENTRY_ENVIRONMENT_ENV_NAME,
+    sentry_setup.SENTRY_RELEASE_ENV_NAME,
 )
 
 
@@ -229,8 +231,10 @@ def test_a_flow_that_fails_by_itself_is_reported_once(
     assert "task_name" not in event["tags"]
 
 
-def test_the_seed_usage_reports_a_failure_once(monitoring_env: SentryEndpoint) -> None:
-    """A plain Flow with init_base_flow upstream, exactly as the original design used it."""
+def test_a_plain_flow_with_init_base_flow_upstream_reports_a_failure_once(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    """A plain Flow, not a MonitoredFlow, with init_base_flow upstream of its task."""
     with Flow("Divide by zero") as flow:
         divide_by_zero(upstream_tasks=[init_base_flow])
 
@@ -274,7 +278,7 @@ def test_events_of_a_run_with_a_backend_link_to_it_in_the_prefect_ui(
 ) -> None:
     monkeypatch.setenv(PREFECT_TENANT_SLUG_ENV_NAME, "my-team")
     monkeypatch.setitem(prefect.config.cloud, "api", api)
-    startup.init_sentry()
+    sentry_setup.init_sentry()
 
     with prefect.context(running_with_backend=True, flow_run_id="1234-abcd"):
         sentry_sdk.capture_message("in a backend run")
@@ -289,8 +293,8 @@ def test_events_of_a_run_with_a_backend_link_to_it_in_the_prefect_ui(
 def test_the_dsn_variable_wins_over_ssm(
     sentry: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(startup.SENTRY_DSN_ENV_NAME, sentry.dsn)
-    monkeypatch.setenv(startup.SENTRY_DSN_SSM_PARAMETER_NAME, "/not/in/ssm")
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_ENV_NAME, sentry.dsn)
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_SSM_PARAMETER_NAME, "/not/in/ssm")
 
     failing_flow().run()
     sentry_sdk.flush()
@@ -305,7 +309,7 @@ def test_monitoring_changes_nothing_in_the_outcome_of_a_run(
     with_monitoring = outcome(flow, flow.run())
     for name in FOUR_VARIABLES:
         monkeypatch.delenv(name)
-    monkeypatch.setattr(startup, "_started_pid", None)
+    monkeypatch.setattr(sentry_setup, "_started_pid", None)
     sentry_sdk.get_global_scope().set_client(None)
 
     assert outcome(flow, flow.run()) == with_monitoring
@@ -358,7 +362,7 @@ def test_without_sentry_environment_events_are_local_and_the_log_says_so(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.delenv(startup.SENTRY_ENVIRONMENT_ENV_NAME)
+    monkeypatch.delenv(sentry_setup.SENTRY_ENVIRONMENT_ENV_NAME)
     caplog.set_level("INFO")
 
     failing_flow().run()
@@ -369,7 +373,7 @@ def test_without_sentry_environment_events_are_local_and_the_log_says_so(
     messages = [record.getMessage() for record in caplog.records]
     [started] = [message for message in messages if message.startswith("Sentry is on")]
     assert started == "Sentry is on: environment 'local', release '0123abc'."
-    [warning] = monitoring_warnings(caplog, startup.SENTRY_ENVIRONMENT_ENV_NAME)
+    [warning] = monitoring_warnings(caplog, sentry_setup.SENTRY_ENVIRONMENT_ENV_NAME)
     assert "'local'" in warning
 
 

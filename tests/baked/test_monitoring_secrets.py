@@ -1,6 +1,6 @@
 """No secret reaches Sentry: not one byte of any, in anything the SDK sends.
 
-The template owns this file. Known secret values are planted where a flow keeps them
+Known secret values are planted where a flow keeps them
 (Prefect secrets, the Prefect API key, the environment, parameters, local variables) and
 where they leak from (exception messages, log lines, tags, contexts, URLs); then every
 byte the endpoint received is searched for them.
@@ -18,10 +18,11 @@ from prefect import Parameter, task
 from prefect.executors import LocalDaskExecutor, LocalExecutor
 from prefect.triggers import always_run
 
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow, startup
-from {{ cookiecutter.__package }}.monitoring.scrubbing import scrub_event
+from .project import SentryEndpoint, module
 
-from .sentry_endpoint import SentryEndpoint
+MonitoredFlow = module("monitoring").MonitoredFlow
+sentry_setup = module("monitoring.sentry_setup")
+scrub_event = module("monitoring.scrubbing").scrub_event
 
 PREFECT_SECRET = "prefect-secret-4417"
 API_KEY_VARIABLE = "pcu_api-key-from-the-environment-9051"
@@ -83,7 +84,7 @@ def test_no_secret_reaches_sentry(
     monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, locals_sent: bool
 ) -> None:
     """Even with frame locals switched on, the scrubber keeps every secret home."""
-    monkeypatch.setattr(startup, "INCLUDE_LOCAL_VARIABLES", locals_sent)
+    monkeypatch.setattr(sentry_setup, "INCLUDE_LOCAL_VARIABLES", locals_sent)
     monkeypatch.setenv("PREFECT__CLOUD__API_KEY", API_KEY_VARIABLE)
     monkeypatch.setenv("WAREHOUSE_TOKEN", ENV_TOKEN)
     monkeypatch.setitem(prefect.context.config.cloud, "api_key", API_KEY_CONFIG)

@@ -1,6 +1,6 @@
 """The same events, with the same tags, whichever executor runs the tasks.
 
-The template owns this file. Worker processes start without Sentry: each one starts it
+Worker processes start without Sentry: each one starts it
 from the same settings (SSM over real HTTP, from moto's server) and sends its events
 before it can end. One Dask cluster of two worker processes serves the whole module.
 """
@@ -15,11 +15,11 @@ from distributed import LocalCluster
 from prefect import task
 from prefect.executors import DaskExecutor, Executor, LocalDaskExecutor, LocalExecutor
 
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow
-
 from .fixtures import REGION, use_monitoring
+from .project import SentryEndpoint, module
 from .sample_tasks import add_one, invert
-from .sentry_endpoint import SentryEndpoint
+
+MonitoredFlow = module("monitoring").MonitoredFlow
 
 CLUSTER_DSN_PARAMETER = "/test/executors/sentry-dsn"
 
@@ -27,14 +27,6 @@ CLUSTER_DSN_PARAMETER = "/test/executors/sentry-dsn"
 @task
 def explode() -> None:
     raise RuntimeError("exploded")
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[SentryEndpoint]:
-    """One Sentry endpoint for the module: the cluster's workers keep the DSN they read."""
-    endpoint = SentryEndpoint().start()
-    yield endpoint
-    endpoint.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,4 @@
-"""Events leave before the process ends, and `make check-monitoring` proves the wiring.
-
-The template owns this file.
-"""
+"""Events leave before the process ends, and `make check-monitoring` proves the wiring."""
 
 from __future__ import annotations
 
@@ -12,10 +9,10 @@ import sys
 
 import pytest
 
-from {{ cookiecutter.__package }}.monitoring import __main__ as check_command
-
 from .fixtures import run_python
-from .sentry_endpoint import SentryEndpoint
+from .project import PACKAGE, SentryEndpoint, module
+
+check_command = module("monitoring.__main__")
 
 # DELIVERY_RUNS=200 make test: a longer proof.
 RUNS = int(os.environ.get("DELIVERY_RUNS", "20"))
@@ -31,7 +28,7 @@ import sys
 import boto3
 from prefect import task
 
-from {{ cookiecutter.__package }}.monitoring import MonitoredFlow
+from BAKED_PACKAGE.monitoring import MonitoredFlow
 
 
 @task
@@ -61,7 +58,7 @@ for run in range(int(os.environ["DELIVERY_RUNS"])):
 for pid in running:
     exit_codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 print(f"exit codes: {sorted(set(exit_codes))}")
-"""
+""".replace("BAKED_PACKAGE", PACKAGE)
 
 
 def test_every_failing_run_delivers_its_event_before_its_process_ends(

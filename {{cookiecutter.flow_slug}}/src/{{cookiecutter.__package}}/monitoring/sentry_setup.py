@@ -16,14 +16,14 @@ from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
-from .delivery import (
+from .integration import PrefectIntegration
+from .scrubbing import scrub_event
+from .transport import (
     WarningTransport,
     forward_from_forked_workers,
     forwarding_options,
     shutdown_timeout,
 )
-from .integration import PrefectIntegration
-from .scrubbing import scrub_event
 
 SENTRY_DSN_SSM_PARAMETER_NAME = "SENTRY_DSN_SSM_PARAMETER_NAME"
 SENTRY_REGION_ENV_NAME = "SENTRY_REGION"
@@ -58,7 +58,7 @@ def init_sentry() -> bool:
 
     Never raises: a missing variable or a failed DSN lookup logs one warning and leaves
     monitoring off. A forked worker process reuses its parent's settings with a client
-    of its own, which hands its events to the parent to send (delivery.ForwardingTransport).
+    of its own, which hands its events to the parent to send (transport.ForwardingTransport).
     """
     global _started_pid, _options
     if _started_pid == os.getpid():
@@ -140,7 +140,7 @@ def _read_options() -> Optional[Dict[str, Any]]:
         # libraries happen to be installed (web frameworks, boto3 spans, ...).
         "auto_enabling_integrations": False,
         "disabled_integrations": [
-            # delivery.flush_at_exit takes its place: the same bounded wait, plus a warning.
+            # transport.flush_at_exit takes its place: the same bounded wait, plus a warning.
             AtexitIntegration,
             # The list of installed packages: the release pins it already (uv.lock), and
             # reading it costs each process a quarter of a second at its first event.

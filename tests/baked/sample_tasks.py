@@ -1,4 +1,4 @@
-"""Small tasks that the monitoring tests build their flows from. The template owns this file."""
+"""Small tasks that the monitoring checks build their flows from."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def capture_errors(count: int) -> int:
 
     import sentry_sdk
 
-    from {{ cookiecutter.__package }}.monitoring import init_sentry
+    from tests.baked.project import module
 
-    assert init_sentry()
+    assert module("monitoring").init_sentry()
     for number in range(count):
         sentry_sdk.capture_message(f"captured on a worker, {number}", level="error")
     return os.getpid()

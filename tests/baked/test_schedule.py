@@ -1,5 +1,5 @@
 """With no Prefect backend: the scheduled ECS task, run as EventBridge Scheduler starts it,
-and the deploy's move of the schedule to a new image. The template owns this file.
+and the deploy's move of the schedule to a new image.
 
 The task's command and environment are read from terraform/schedule.tf, so the test runs
 what the task definition runs. Sentry is the loopback endpoint, SSM and ECS/Scheduler
@@ -14,28 +14,26 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any, Dict, List
 
 import boto3
 import hcl2
 import pytest
 
-from {{ cookiecutter.__package }}.deployment import register
-
 from .fixtures import aws_session
-from .sentry_endpoint import SentryEndpoint
+from .project import PACKAGE, PROJECT, SentryEndpoint, module
 
-TERRAFORM = Path(__file__).resolve().parent.parent / "terraform"
+register = module("deployment.register")
+TERRAFORM = PROJECT / "terraform"
 # Breaks the flow's last task, then starts the task's module as `python -m` does.
 WITH_A_FAILING_TASK = """
 import runpy
-from {{ cookiecutter.__package }} import tasks
+from BAKED_PACKAGE import tasks
 def broken(rows):
     raise RuntimeError("the destination refused the rows")
 tasks.load.run = broken
 runpy.run_module(MODULE, run_name="__main__", alter_sys=True)
-"""
+""".replace("BAKED_PACKAGE", PACKAGE)
 
 
 def terraform_locals() -> Dict[str, Any]:

@@ -1,9 +1,9 @@
 """A Sentry ingestion endpoint on 127.0.0.1 that keeps what the real SDK sends.
 
-The template owns this file. The SDK posts envelopes over its real HTTP transport;
-this server decodes them so that tests can read the events as Sentry would. It can
-also misbehave as a broken Sentry does: answer another status (429, 500), accept the
-request and never answer (`hang=True`), or answer late (`delay` seconds). With a fixed
+The SDK posts envelopes over its real HTTP transport; this server decodes them so that
+tests can read the events as Sentry would. The template's own suite uses it too, and
+makes it misbehave as a broken Sentry does: answer another status (429, 500), never
+answer (`hang=True`), or answer late (`delay` seconds). With a fixed
 `reply` it also stands in for an AWS endpoint that answers every call with one error.
 """
 
