@@ -10,6 +10,7 @@ The template's development environment installs this folder (editable), so
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -76,22 +77,39 @@ def clean_environment(**extra: str) -> dict[str, str]:
     env["PATH"] = os.pathsep.join(
         entry for entry in env.get("PATH", "").split(os.pathsep) if not entry.startswith(venv)
     )
+    if versions := _pyenv_versions():
+        # A baked project pins its Python in .python-version, which uv looks for as
+        # `python3.10` on PATH; pyenv's shims answer only for the versions listed here.
+        env["PYENV_VERSION"] = versions
     env.update(extra)
     return env
 
 
+@functools.cache
+def _pyenv_versions() -> str:
+    """Every pyenv version, the active one first (it stays `python3`); "" without pyenv."""
+    if not shutil.which("pyenv"):
+        return ""
+
+    def pyenv(*args: str) -> list[str]:
+        listed = subprocess.run(["pyenv", *args], capture_output=True, text=True).stdout
+        return listed.split()
+
+    active = pyenv("version-name")[:1]
+    return ":".join(
+        active + [version for version in pyenv("versions", "--bare") if version not in active]
+    )
+
+
 def python_interpreter(version: str) -> str:
     """The interpreter uv finds for Python `version`, with every pyenv version visible to
-    it (pyenv's shims answer only for the active one). uv cannot download one here:
-    a missing version raises LookupError."""
-    env = clean_environment()
-    if shutil.which("pyenv"):
-        versions = subprocess.run(
-            ["pyenv", "versions", "--bare"], capture_output=True, text=True
-        ).stdout
-        env["PYENV_VERSION"] = ":".join(versions.split())
+    it (`clean_environment`). uv cannot download one here: a missing version raises
+    LookupError."""
     found = subprocess.run(
-        ["uv", "python", "find", "--no-project", version], env=env, capture_output=True, text=True
+        ["uv", "python", "find", "--no-project", version],
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
     )
     if found.returncode != 0:
         raise LookupError(f"no Python {version} here: {found.stderr}")

@@ -13,6 +13,7 @@ this file (template variables only in NEXT_STEPS and the last line); the tests i
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ BRANCH = "main"
 NEXT_STEPS = """
 Created {{ cookiecutter.flow_slug }}. Next:
 
-    cd {{ cookiecutter.flow_slug }}
+    cd {folder}
     make test    # install everything with uv, then lint and test
     make run     # run the flow once on this machine
     git add -A && git commit -m "Bake from cookiecutter-prefect-flow"
@@ -75,10 +76,21 @@ def init_repository(project: Path, cruft_commit: str = "") -> str:
     return note
 
 
+def folder_to_enter(project: Path, start: str | None) -> str:
+    """How to `cd` into `project` from `start`, the folder the bake was started in
+    (cookiecutter runs this hook inside the project, so that folder comes from PWD):
+    a relative path below it, else the absolute one (`-o` elsewhere, or no PWD)."""
+    if start and project.is_relative_to(start):
+        return str(project.relative_to(start))
+    return str(project)
+
+
 def main(project: Path, cruft_commit: str = "") -> int:
     """Never fails the bake: the project is complete without a repository."""
     print(init_repository(project, cruft_commit))
-    print(NEXT_STEPS)
+    print(
+        NEXT_STEPS.replace("{folder}", shlex.quote(folder_to_enter(project, os.environ.get("PWD"))))
+    )
     return 0
 
 

@@ -23,6 +23,7 @@ ALWAYS = {
     ".dockerignore",
     ".gitignore",
     ".pre-commit-config.yaml",
+    ".python-version",
     ".github/dependabot.yml",
     ".github/workflows/ci.yml",
     ".github/workflows/deploy.yml",
@@ -130,6 +131,8 @@ def test_the_choices_reach_the_code(bake: Bake, answers: dict) -> None:
     assert pyproject["project"]["requires-python"] == f">={context['python_version']},<3.12"
     dockerfile = (result.project_path / "Dockerfile").read_text()
     assert f"prefecthq/prefect:1.4.1-python{context['python_version']}" in dockerfile
+    # uv's interpreter for local runs: the image's Python, not whatever is newest here.
+    assert (result.project_path / ".python-version").read_text() == f"{context['python_version']}\n"
 
 
 @pytest.mark.parametrize("answers", [*COMBINATIONS, pytest.param(HOSTILE, id="hostile-free-text")])
@@ -246,3 +249,23 @@ def checks_run(report: Path) -> set[str]:
         assert not list(case), f"{case.get('classname')}.{case.get('name')} did not pass"
         modules.add(case.get("classname").split(".")[0])  # <module>[.<class>], from rootdir
     return modules
+
+
+@pytest.mark.slow
+def test_a_formatting_error_says_make_format_fixes_it(bake: Bake) -> None:
+    """`make test` stops at the format check: its output names the command that fixes it."""
+    result = bake()
+    project = BakedProject(result.project_path)
+    python = baking.python_interpreter(result.context["python_version"])
+    tasks = project.path / PACKAGE / "tasks.py"
+    tasks.write_text(tasks.read_text() + "\nUNFORMATTED = {  'a':1 }\n")
+
+    failed = project.run("make", "lint", env={"UV_PYTHON": python})
+    fixed = project.run("make", "format", env={"UV_PYTHON": python})
+    linted = project.run("make", "lint", env={"UV_PYTHON": python})
+
+    assert failed.returncode != 0
+    assert "'make format' reformats these files" in failed.stdout, failed.stdout + failed.stderr
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    assert 'UNFORMATTED = {"a": 1}' in tasks.read_text()

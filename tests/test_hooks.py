@@ -561,3 +561,26 @@ def test_git_variables_of_a_calling_git_do_not_move_the_repository(
 
     assert (project / ".git").is_dir()
     assert not (tmp_path / "elsewhere.git").exists()
+
+
+def test_the_next_steps_enter_the_project_from_where_the_bake_started(
+    bake: Bake, capfd: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`cd <slug>` was wrong for a bake with `-o DIR`: the path is the baked folder's."""
+    monkeypatch.setenv("PWD", str(tmp_path))  # the hook runs inside the project
+
+    project = bake().project_path
+
+    steps = capfd.readouterr().out
+    assert f"    cd {project.relative_to(tmp_path)}\n" in steps
+    assert (tmp_path / project.relative_to(tmp_path) / "pyproject.toml").is_file()
+
+
+def test_a_project_outside_the_starting_folder_is_entered_by_its_absolute_path(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "out" / "daily_sales_report"
+
+    assert post_gen.folder_to_enter(project, str(tmp_path / "elsewhere")) == str(project)
+    assert post_gen.folder_to_enter(project, None) == str(project)
+    assert post_gen.folder_to_enter(project, str(tmp_path)) == "out/daily_sales_report"
