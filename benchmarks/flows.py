@@ -19,7 +19,7 @@ time from a failure to its Sentry event. Variants:
 The Sentry variables (SENTRY_DSN and the others) come from the environment. With
 `--callgrind-markers`, the run is bracketed by two libc calls that nothing else in it
 makes, `getloadavg` before and `ctermid` after, for callgrind to count the
-instructions of `flow.run()` alone (see part_instructions.py); on the failing path, of
+instructions of `flow.run()` alone (see instruction_counts.py); on the failing path, of
 `flow.run()` and the flush that sends its events. `--gc-off` turns Python's cyclic
 garbage collector off for the whole child: a diagnostic for counts at small sizes, where
 one full collection more or less in a run moves a ratio by about a percent.

@@ -9,7 +9,6 @@ seed, so that whatever else the machine does hits every variant alike.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import statistics
@@ -112,26 +111,6 @@ def spread(values: Sequence[float]) -> float:
     """Half the interquartile range, relative to the median: the run-to-run noise."""
     quartiles = statistics.quantiles(values, n=4, method="inclusive")
     return (quartiles[2] - quartiles[0]) / 2 / statistics.median(values)
-
-
-def child_environment(**extra: str) -> dict[str, str]:
-    """This environment minus what ties a child to the template's virtualenv, plus `extra`.
-
-    The SENTRY_* and PREFECT__* variables are removed: each child gets exactly the
-    ones it is given.
-    """
-    venv = TEMPLATE_DIR / ".venv"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH"}
-        and not key.startswith(("SENTRY_", "PREFECT__"))
-    }
-    env["PATH"] = os.pathsep.join(
-        entry for entry in env.get("PATH", "").split(os.pathsep) if not entry.startswith(str(venv))
-    )
-    env.update(extra)
-    return env
 
 
 def progress(message: str) -> None:

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import Process, child_environment, run_process
-
 import baking
+
+from .harness import Process, run_process
 
 DEFAULT_PACKAGE = "daily_sales_report"  # the package of a bake with every default answer
 
@@ -101,7 +101,7 @@ def python_interpreter(version: str) -> str:
 def sync(project: Path, python: str) -> Path:
     """`uv sync` the baked project, compiled to bytecode as pip compiles the flow's image;
     the Python of its new .venv."""
-    env = child_environment(UV_PYTHON=python)
+    env = baking.clean_environment(UV_PYTHON=python)
     command = ["uv", "sync", "--compile-bytecode"]
     completed = subprocess.run(command, cwd=project, env=env, capture_output=True)
     if completed.returncode != 0:

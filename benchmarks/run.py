@@ -2,17 +2,17 @@
 
 From the template's folder:
 
-    uv run python benchmarks/run.py             # everything, about 50 minutes on 2 cores
-    uv run python benchmarks/run.py --quick     # one repeat of small workloads, no page
-    uv run python benchmarks/run.py --parts 3 --repeats 5
-    uv run python benchmarks/run.py --before ../before  # e.g. a git worktree of a commit
+    uv run python -m benchmarks             # everything, about 50 minutes on 2 cores
+    uv run python -m benchmarks --quick     # one repeat of small workloads, no page
+    uv run python -m benchmarks --parts 3 --repeats 5
+    uv run python -m benchmarks --before ../before  # e.g. a git worktree of a commit
 
 Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green, 5 monitoring
 overhead counted in instructions (callgrind: needs valgrind), 6 the failing path in
 instructions, 7 a failure storm, 8 scaling out on executor=dask_cluster (1, 2, 4
-local worker processes; also `benchmarks/part_dask_cluster.py` alone), 9 the monitoring
+local worker processes; also `benchmarks/cluster_speedup.py` alone), 9 the monitoring
 overhead of executor=dask_cluster counted in instructions, in the flow's process and a
-worker's (also `benchmarks/part_cluster_instructions.py` alone). With
+worker's (also `benchmarks/cluster_instructions.py` alone). With
 --before, parts 1, 2 and 4 also measure the template as it was before a change, as
 variant (c0), in the same run as (c), this template: the page shows before and after,
 and what changed from one to the other. The results page (docs/benchmarks.md) is
@@ -26,29 +26,29 @@ import json
 import os
 import shlex
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
-
-import part_bake  # noqa: E402
-import part_cluster_instructions  # noqa: E402
-import part_dask_cluster  # noqa: E402
-import part_instructions  # noqa: E402
-import part_monitoring  # noqa: E402
-import part_storm  # noqa: E402
-from harness import TEMPLATE_DIR, progress  # noqa: E402
-from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
-from report import machine, markdown_page, source_of, template_diff, text_table  # noqa: E402
+from . import (
+    bake_time,
+    cluster_instructions,
+    cluster_speedup,
+    failure_storm,
+    instruction_counts,
+    monitoring,
+)
+from .harness import TEMPLATE_DIR, progress
+from .projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync
+from .report import machine, markdown_page, source_of, template_diff, text_table
 
 DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3, 6: 3, 7: 3, 8: 3, 9: 3}  # 5, 6, 9: seeds
 PAGE = TEMPLATE_DIR / "docs" / "benchmarks.md"
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
     parser.add_argument(
         "--parts",
         default="1,2,3,4,5",
@@ -135,63 +135,61 @@ def main(argv: list[str]) -> int:
         if args.parts & {1, 2, 5, 6, 7}:
             baked = _bake_and_sync(baker, template, python)
             unfixed = _bake_and_sync(baker, before, python) if before else None
-            children = part_monitoring.Children(baked, scratch, unfixed)
+            children = monitoring.Children(baked, scratch, unfixed)
             child_python = f"Python {_version_of(baked.python)}"
             overhead_figures = None
             if 1 in args.parts:
-                tables, overhead_figures = part_monitoring.overhead(
-                    children, repeats[1], args.tasks
-                )
+                tables, overhead_figures = monitoring.overhead(children, repeats[1], args.tasks)
                 figures[1] = overhead_figures
                 intro = OVERHEAD_INTRO + (BEFORE_NOTE if before else "")
                 sections.append(("1. Monitoring overhead", intro, tables))
             if 2 in args.parts:
-                tables, figures[2] = part_monitoring.failure_to_alert(
+                tables, figures[2] = monitoring.failure_to_alert(
                     children, repeats[2], overhead_figures
                 )
                 sections.append(("2. Failure to alert", ALERT_INTRO, tables))
             if 5 in args.parts:
-                tables, figures[5] = part_instructions.instructions(
+                tables, figures[5] = instruction_counts.instructions(
                     children, repeats[5], args.counted_tasks, args.tasks, gc_off=args.gc_off
                 )
                 counted = COUNTED_INTRO + (BEFORE_NOTE if before else "")
                 title = "5. Monitoring overhead, counted in instructions"
                 sections.append((title, counted, tables))
             if 6 in args.parts:
-                tables, figures[6] = part_instructions.instructions(
+                tables, figures[6] = instruction_counts.instructions(
                     children,
                     repeats[6],
                     args.counted_tasks,
                     args.tasks,
-                    fail_every=part_monitoring.FAIL_EVERY,
+                    fail_every=monitoring.FAIL_EVERY,
                     goal=FAILING_GOAL,
                     gc_off=args.gc_off,
                 )
                 title = "6. The failing path, counted in instructions"
                 sections.append((title, FAILING_INTRO, tables))
             if 7 in args.parts:
-                tables, figures[7] = part_storm.storm(children, repeats[7])
+                tables, figures[7] = failure_storm.storm(children, repeats[7])
                 sections.append(("7. A failure storm", STORM_INTRO, tables))
         if args.parts & {8, 9}:
             progress(f"baking {template} with executor=dask_cluster, installing it")
             _, project = baker.bake(template, {"executor": "dask_cluster"})
             cluster_python = sync(project, python)
         if 8 in args.parts:
-            table, figures[8] = part_dask_cluster.scale_out(cluster_python, project, repeats[8])
+            table, figures[8] = cluster_speedup.scale_out(cluster_python, project, repeats[8])
             sections.append(("8. Scaling out on a Dask cluster", DASK_INTRO, [table]))
         if 9 in args.parts:
-            table, figures[9] = part_cluster_instructions.cluster_instructions(
+            table, figures[9] = cluster_instructions.cluster_instructions(
                 cluster_python, project, scratch, repeats[9], args.counted_tasks, args.tasks
             )
             title = "9. Monitoring overhead on a Dask cluster, counted in instructions"
             sections.append((title, CLUSTER_COUNTED_INTRO, [table]))
         if 3 in args.parts:
-            templates = part_bake.answer_sets(template)
-            tables, figures[3] = part_bake.bake(baker, templates, repeats[3])
+            templates = bake_time.answer_sets(template)
+            tables, figures[3] = bake_time.bake(baker, templates, repeats[3])
             sections.append(("3. Bake", BAKE_INTRO, tables))
         if 4 in args.parts:
-            templates = part_bake.answer_sets(template, before)
-            tables, figures[4] = part_bake.bake_to_green(baker, templates, repeats[4], python)
+            templates = bake_time.answer_sets(template, before)
+            tables, figures[4] = bake_time.bake_to_green(baker, templates, repeats[4], python)
             child_python = child_python or f"Python {_version_of(Path(python))}"
             intro = GREEN_INTRO + (GREEN_BEFORE_NOTE if before else "")
             sections.append(("4. Bake to green", intro, tables))
@@ -214,7 +212,7 @@ def main(argv: list[str]) -> int:
     print("\n" + "\n".join(machine_lines))
     if args.output:
         shown = [arg for arg in argv if arg != "--keep"]  # changes no figure
-        command = shlex.join(["uv", "run", "python", "benchmarks/run.py", *shown])
+        command = shlex.join(["uv", "run", "python", "-m", "benchmarks", *shown])
         args.output.write_text(markdown_page(command, machine_lines, summary, sections))
         progress(f"wrote {args.output}")
     return 0
@@ -229,13 +227,13 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
         def extra(variant: str) -> str:
             return " and ".join(
                 f"{overhead[(variant, executor, 0)]['flow_ratio'] - 1:+.1%} with {name}"
-                for executor, name in part_monitoring.EXECUTOR_NAMES.items()
+                for executor, name in monitoring.EXECUTOR_NAMES.items()
             )
 
         def fastest(variant: str) -> str:
             return " and ".join(
                 f"{overhead[(variant, executor, 0)]['fastest_ratio'] - 1:+.1%}"
-                for executor in part_monitoring.EXECUTOR_NAMES
+                for executor in monitoring.EXECUTOR_NAMES
             )
 
         lines.append(
@@ -252,7 +250,7 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
             return " and ".join(
                 f"{counted[(variant, executor)]['projected'] - 1:+.1%} (at most "
                 f"{counted[(variant, executor)]['projected_highest'] - 1:+.1%}) with {name}"
-                for executor, name in part_monitoring.EXECUTOR_NAMES.items()
+                for executor, name in monitoring.EXECUTOR_NAMES.items()
             )
 
         lines.append(
@@ -278,7 +276,7 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
         lines.append(
             f"- A Sentry that accepts connections and never answers delays the process exit "
             f"by {alert[('template', None)]['extra']:.2f} s with the default "
-            f"{part_monitoring.DEFAULT_SHUTDOWN_TIMEOUT:g} s shutdown timeout, and "
+            f"{monitoring.DEFAULT_SHUTDOWN_TIMEOUT:g} s shutdown timeout, and "
             f"{alert[('template', '1')]['extra']:.2f} s with SENTRY_SHUTDOWN_TIMEOUT=1."
         )
         if "before" in alert["latency"]:
@@ -295,15 +293,15 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
             f"{bake['largest answers']:.2f} s with the largest, of which "
             f"{bake['floor']:.2f} s is cookiecutter baking a one-file template."
         )
-    if 4 in figures and part_bake.DEFAULT_ANSWERS in figures[4]:
-        green = figures[4][part_bake.DEFAULT_ANSWERS]
+    if 4 in figures and bake_time.DEFAULT_ANSWERS in figures[4]:
+        green = figures[4][bake_time.DEFAULT_ANSWERS]
         lines.append(
             f"- From nothing to a green `make test`: {green['total']:.0f} s (bake "
             f"{green['bake']:.1f} s, install {green['install']:.1f} s, lint "
             f"{green['lint']:.1f} s, tests {green['tests']:.1f} s)."
         )
-    if 4 in figures and part_bake.BEFORE_ANSWERS in figures[4]:
-        green = figures[4][part_bake.BEFORE_ANSWERS]
+    if 4 in figures and bake_time.BEFORE_ANSWERS in figures[4]:
+        green = figures[4][bake_time.BEFORE_ANSWERS]
         lines.append(f"- Before the fixes (c0): {green['total']:.0f} s.")
     return lines
 
@@ -320,11 +318,11 @@ def _before_section(args: argparse.Namespace) -> tuple[str, str, list] | None:
     return BEFORE_TITLE, intro + f"\n\n```diff\n{diff}```", []
 
 
-def _bake_and_sync(baker: Baker, template: Path, python: str) -> part_monitoring.Baked:
+def _bake_and_sync(baker: Baker, template: Path, python: str) -> monitoring.Baked:
     """The template baked with the default answers, installed in its own .venv."""
     progress(f"baking {template} with the default answers, installing it with {python}")
     _, project = baker.bake(template.resolve(), {})
-    return part_monitoring.Baked(project, sync(project, python), DEFAULT_PACKAGE)
+    return monitoring.Baked(project, sync(project, python), DEFAULT_PACKAGE)
 
 
 def _version_of(python: Path) -> str:
@@ -373,12 +371,12 @@ FAILING_INTRO = (
 DASK_INTRO = (
     "A project baked with executor=dask_cluster runs 200 mapped tasks of 50 ms of blocking "
     "CPU work on the LocalCluster its executor creates, with 1, 2 and 4 worker processes "
-    "(`benchmarks/part_dask_cluster.py`). The flow run's time includes creating and "
+    "(`benchmarks/cluster_speedup.py`). The flow run's time includes creating and "
     "closing the cluster; no machine goes faster than its cores."
 )
 CLUSTER_COUNTED_INTRO = (
     "Part 5's count on the executor=dask_cluster path "
-    "(`benchmarks/part_cluster_instructions.py`): a scheduler started with `dask scheduler` "
+    "(`benchmarks/cluster_instructions.py`): a scheduler started with `dask scheduler` "
     "and one worker process with one thread, apart from the flow's process; the count is "
     "the flow process's and the worker's, each under callgrind, from right before "
     "`flow.run()` to right after it. (a) runs a plain `Flow` with Prefect's "
@@ -386,14 +384,14 @@ CLUSTER_COUNTED_INTRO = (
     "`FlowRunDaskExecutor`, given the scheduler in DASK_SCHEDULER_ADDRESS."
 )
 STORM_INTRO = (
-    "A task mapped over 2,000 items that all fail (`benchmarks/part_storm.py`): without "
+    "A task mapped over 2,000 items that all fail (`benchmarks/failure_storm.py`): without "
     "a bound, every failure would be an event until the SDK's queue of 100 overflowed. "
     "The template sends the first SENTRY_MAX_EVENTS_PER_TASK (10) and one event that "
     "counts the rest."
 )
 COUNTED_INTRO = (
     "Part 1's flow on the success path, at two small sizes, each run under callgrind "
-    "(`benchmarks/part_instructions.py`): the instructions that `flow.run()` executes, "
+    "(`benchmarks/instruction_counts.py`): the instructions that `flow.run()` executes, "
     "from the call to its return. Seconds on this machine vary from run to run by more "
     "than the 2 % goal (part 1's Noise column); these counts do not, but for the order "
     "that Python's string hashing gives sets and dicts, so each variant runs with the same "
@@ -413,9 +411,3 @@ GREEN_INTRO = (
     "project's own `make test` (uv sync into a new .venv, ruff, hadolint, "
     "check-jsonschema, pytest) on the Python of the default image."
 )
-
-if __name__ == "__main__":
-    started = time.perf_counter()
-    status = main(sys.argv[1:])
-    progress(f"done in {time.perf_counter() - started:.0f} s")
-    sys.exit(status)

@@ -1,22 +1,17 @@
 """The benchmark's verdicts on counted instructions (parts 5 and 9), from made-up counts.
 
-Running callgrind takes minutes, so these tests give `part_instructions` and
-`part_cluster_instructions` counts of their own and check what they conclude from them:
+Running callgrind takes minutes, so these tests give `instruction_counts` and
+`cluster_instructions` counts of their own and check what they conclude from them:
 the projection and the goals.
 """
 
 from __future__ import annotations
 
-import sys
 from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import TEMPLATE_DIR
-
-sys.path.insert(0, str(TEMPLATE_DIR / "benchmarks"))  # the benchmarks import each other
-
-import part_instructions  # noqa: E402
+from benchmarks import instruction_counts
 
 FIXED = 1_000_000  # what every bare flow run costs once
 PER_TASK = 65_000_000  # what each task costs in bare Prefect, as measured here
@@ -29,16 +24,16 @@ def verdicts(
     **options: float,
 ) -> tuple[list[list[str]], dict]:
     """Part 5's table rows and figures for counts `fixed + tasks * per_task`, per variant."""
-    monkeypatch.setattr(part_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
+    monkeypatch.setattr(instruction_counts.shutil, "which", lambda name: "/usr/bin/valgrind")
 
     def count(children, valgrind, variant, executor, tasks, seed, fail_every=0, gc_off=False):
         assert fail_every == options.get("fail_every", 0)
         assert gc_off == options.get("gc_off", False)
         return fixed[variant] + tasks * per_task[variant] + seed  # seeds differ a little
 
-    monkeypatch.setattr(part_instructions, "_count", count)
+    monkeypatch.setattr(instruction_counts, "_count", count)
     children = SimpleNamespace(variants=["bare", "seed", "template"])
-    [table], figures = part_instructions.instructions(children, 3, (10, 50), 1000, **options)
+    [table], figures = instruction_counts.instructions(children, 3, (10, 50), 1000, **options)
     return [row for row in table.rows if row[1] == "(c) this template"], figures
 
 
@@ -106,9 +101,9 @@ def cluster_figures(
     monkeypatch: pytest.MonkeyPatch, fixed: dict[str, int], per_task: dict[str, int]
 ) -> tuple[list[str], dict]:
     """Part 9's template row and figures for counts `fixed + tasks * per_task`, per variant."""
-    import part_cluster_instructions
+    from benchmarks import cluster_instructions
 
-    monkeypatch.setattr(part_cluster_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
+    monkeypatch.setattr(cluster_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
 
     class Counter:
         def __init__(self, *args: object) -> None:
@@ -117,8 +112,8 @@ def cluster_figures(
         def count(self, variant: str, tasks: int, seed: int) -> int:
             return fixed[variant] + tasks * per_task[variant] + seed
 
-    monkeypatch.setattr(part_cluster_instructions, "_Counter", Counter)
-    table, figures = part_cluster_instructions.cluster_instructions(
+    monkeypatch.setattr(cluster_instructions, "_Counter", Counter)
+    table, figures = cluster_instructions.cluster_instructions(
         SimpleNamespace(), SimpleNamespace(), SimpleNamespace(), 3, (10, 50), 1000
     )
     [row] = [row for row in table.rows if row[0] == "(c) this template"]
@@ -160,15 +155,15 @@ def test_a_cluster_path_within_the_goal_meets_it(monkeypatch: pytest.MonkeyPatch
 
 
 def test_counts_with_the_collector_off_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(part_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
+    monkeypatch.setattr(instruction_counts.shutil, "which", lambda name: "/usr/bin/valgrind")
     asked = []
 
     def count(children, valgrind, variant, executor, tasks, seed, fail_every=0, gc_off=False):
         asked.append(gc_off)
         return FIXED + tasks * PER_TASK
 
-    monkeypatch.setattr(part_instructions, "_count", count)
+    monkeypatch.setattr(instruction_counts, "_count", count)
     children = SimpleNamespace(variants=["bare", "seed", "template"])
-    [table], _ = part_instructions.instructions(children, 1, (10, 50), 1000, gc_off=True)
+    [table], _ = instruction_counts.instructions(children, 1, (10, 50), 1000, gc_off=True)
     assert set(asked) == {True}
     assert "garbage collector off" in table.title

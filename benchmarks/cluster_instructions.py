@@ -13,22 +13,23 @@ as is the flow's own process. A project baked with executor=dask_cluster runs
   the DSN in its own environment, as its operator would give it (workers never receive
   the DSN from the flow).
 
-The count is the flow process's plus the worker's, each from right before `flow.run()`
-to right after it: the flow's child calls `os.getloadavg()` in both processes (in the
-worker through `Client.run`) before the run and `os.ctermid()` after it, which callgrind
-turns into a zero and a dump of its counters (part 5's markers). The worker has
-imported Prefect before the count starts, as a worker that has run a flow before has;
-the template's own imports on the worker (Sentry, the baked package) are counted. The
-seed's approach is left out: it starts Sentry only in the flow's process, so on these
-workers it monitors nothing.
+The count is what runs the flow and its tasks, from right before `flow.run()` to right
+after it: the flow process's main thread, and the worker's thread for tasks (one, which
+runs every task). The flow's child calls `os.getloadavg()` before the run and
+`os.ctermid()` after it in its main thread and, as a task, in the worker's; callgrind
+(`--separate-threads=yes`) turns them into a zero and a dump of that thread's counters
+(part 5's markers). The worker has imported Prefect before the count starts, as a
+worker that has run a flow before has; the template's own imports on the worker
+(Sentry, the baked package) are counted. The seed's approach is left out: it starts
+Sentry only in the flow's process, so on these workers it monitors nothing.
 
-A worker does work of its own while it waits (heartbeats, event-loop checks), more the
-longer a run takes, and a run under callgrind takes minutes: the worker is started with
-its profiler, system monitor and memory monitor off and a heartbeat every 30 s, which
-leaves that share below 0.1 % of the count (a worker idle for the length of a 50-task
-run, counted alike: see docs/benchmarks.md).
+Left out: the event loops of both processes (messages, and timers: heartbeats, health
+checks), the same work for (a) and (c) but for the run's length, since they wake on
+timers: under callgrind a run takes minutes, and a worker and a flow process idle for
+120 s counted 538 M and 107 M instructions in all their threads. `--idle N` counts the
+threads that are counted while both processes wait N seconds: 0.0 M for 30 s.
 
-    uv run python benchmarks/part_cluster_instructions.py [--seeds 3] [--counted-tasks 10,50]
+    uv run python -m benchmarks.cluster_instructions [--seeds 3] [--counted-tasks 10,50]
 """
 
 from __future__ import annotations
@@ -44,14 +45,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+from baking import clean_environment
 
-from endpoints import timed_endpoint_class  # noqa: E402
-from harness import TEMPLATE_DIR, child_environment, median, progress  # noqa: E402
-from part_instructions import CALLGRIND_OPTIONS  # noqa: E402
-from part_monitoring import OVERHEAD_GOAL, SENTRY_VARIABLES, VARIANT_NAMES  # noqa: E402
-from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
-from report import Table, text_table, verdict  # noqa: E402
+from .endpoints import timed_endpoint_class
+from .harness import TEMPLATE_DIR, median, progress
+from .instruction_counts import CALLGRIND_OPTIONS
+from .monitoring import OVERHEAD_GOAL, SENTRY_VARIABLES, VARIANT_NAMES
+from .projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync
+from .report import Table, text_table, verdict
 
 VARIANTS = ("bare", "template")
 SIZES = (10, 50)
@@ -61,8 +62,9 @@ PROJECTED = 1000
 PARALLEL = 2
 STARTUP_SECONDS = 600  # a worker under callgrind takes a minute or more to join
 
-# What a waiting worker does on its own, turned down (see the module docstring).
-QUIET_WORKER = {
+# What a waiting worker, and the flow's client, do on their own, turned down (see the
+# module docstring).
+QUIET_DASK = {
     "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
     "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "30s",
     "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__GIL__ENABLED": "False",
@@ -108,8 +110,15 @@ with flow:
     work.map(items(Parameter("n", default=tasks)))
 
 client = Client(address)
-client.run(importlib.import_module, "prefect")  # as on a worker that ran a flow before
-client.run(os.getloadavg)  # callgrind --zero-before=getloadavg, in the worker
+
+
+def on_the_worker(function):
+    # in the worker's thread for tasks (it has one), where the flow's tasks run
+    return client.submit(function, pure=False).result()
+
+
+on_the_worker(lambda: bool(importlib.import_module("prefect")))  # as after a first flow
+on_the_worker(os.getloadavg)  # callgrind --zero-before=getloadavg, in the worker
 os.getloadavg()  # ... and here
 if idle:
     import time
@@ -119,7 +128,7 @@ if idle:
 else:
     ok = flow.run().is_successful()
 os.ctermid()  # callgrind --dump-before=ctermid, here
-client.run(os.ctermid)  # ... and in the worker
+on_the_worker(os.ctermid)  # ... and in the worker
 client.close()
 print(json.dumps({{"ok": ok}}))
 """
@@ -225,6 +234,7 @@ class _Counter:
         self.scratch = scratch
         self.endpoint_class = timed_endpoint_class(project)
         self.flow_code = FLOW.format(package=DEFAULT_PACKAGE)
+        self.last: dict[str, int] = {}  # the last count's instructions, by process
 
     def count(self, variant: str, tasks: int, seed: int, idle: float = 0) -> int:
         """Instructions of the flow process and the worker during one flow run (or `idle` s)."""
@@ -236,9 +246,10 @@ class _Counter:
         try:
             address = self._start_scheduler(folder, processes)
             self._start_worker(folder, address, seed, endpoint.dsn, processes)
-            env = child_environment(
+            env = clean_environment(
                 PREFECT__LOGGING__LEVEL="INFO",
                 PYTHONHASHSEED=str(seed),
+                **QUIET_DASK,
                 **(
                     {
                         **SENTRY_VARIABLES,
@@ -254,6 +265,7 @@ class _Counter:
                     [
                         self.valgrind,
                         *CALLGRIND_OPTIONS,
+                        "--separate-threads=yes",
                         f"--callgrind-out-file={folder / 'flow.%p'}",
                         str(self.python),
                         "-c",
@@ -273,21 +285,25 @@ class _Counter:
                 raise SystemExit(
                     f"the counted flow run failed ({completed.returncode}): see {folder}"
                 )
-            worker_dump = _wait_for_dump(folder, "worker")
+            worker = _thread_counts(folder, "worker")
+            flow = _thread_counts(folder, "flow")
         finally:
             for process in reversed(processes):
                 process.terminate()
             for process in processes:
                 process.wait(timeout=120)
             endpoint.stop()
-        return _summary(_wait_for_dump(folder, "flow")) + _summary(worker_dump)
+        # callgrind dumps the thread that reaches the marker: in the flow process its main
+        # thread, which runs the flow; in the worker the thread that runs its tasks.
+        self.last = {"flow": sum(flow.values()), "worker": sum(worker.values())}
+        return self.last["flow"] + self.last["worker"]
 
     def _start_scheduler(self, folder: Path, processes: list[subprocess.Popen]) -> str:
         scheduler_file = folder / "scheduler.json"
         command = [str(self.python.parent / "dask"), "scheduler", "--host", "127.0.0.1"]
         command += ["--port", "0", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
         command += ["--scheduler-file", str(scheduler_file)]
-        env = child_environment(DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL="1 hour")
+        env = clean_environment(DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL="1 hour")
         processes.append(self._popen(command, env, folder / "scheduler.log"))
         _wait_until(lambda: _address(scheduler_file), "the scheduler to start", folder)
         return _address(scheduler_file)
@@ -298,12 +314,13 @@ class _Counter:
         command = [
             self.valgrind,
             *CALLGRIND_OPTIONS,
+            "--separate-threads=yes",
             f"--callgrind-out-file={folder / 'worker.%p'}",
         ]
         command += [str(self.python), "-c", WORKER, address]
         # The worker's own settings, as its operator gives them: the DSN, not the rest.
-        env = child_environment(
-            PYTHONHASHSEED=str(seed), PREFECT__LOGGING__LEVEL="INFO", SENTRY_DSN=dsn, **QUIET_WORKER
+        env = clean_environment(
+            PYTHONHASHSEED=str(seed), PREFECT__LOGGING__LEVEL="INFO", SENTRY_DSN=dsn, **QUIET_DASK
         )
         processes.append(self._popen(command, env, folder / "worker.log"))
         probe = [
@@ -313,7 +330,7 @@ class _Counter:
         ]
         completed = subprocess.run(
             probe,
-            env=child_environment(),
+            env=clean_environment(),
             cwd=self.project,
             capture_output=True,
             timeout=STARTUP_SECONDS,
@@ -344,16 +361,14 @@ def _address(scheduler_file: Path) -> str | None:
         return None
 
 
-def _wait_for_dump(folder: Path, name: str) -> Path:
-    """callgrind's dump at the ctermid marker (`<name>.<pid>.1`), once it is written."""
+def _thread_counts(folder: Path, name: str) -> dict[int, int]:
+    """callgrind's counts at the ctermid marker, by thread (`<name>.<pid>.1-<thread>`)."""
 
-    def written() -> bool:
-        dumps = list(folder.glob(f"{name}.*.1"))
-        return bool(dumps) and "summary:" in dumps[0].read_text()
+    def dumps() -> list[Path]:
+        return [path for path in folder.glob(f"{name}.*.1-*") if "summary:" in path.read_text()]
 
-    _wait_until(written, f"callgrind's count of the {name}", folder)
-    (dump,) = folder.glob(f"{name}.*.1")
-    return dump
+    _wait_until(dumps, f"callgrind's count of the {name}", folder)
+    return {int(path.name.rsplit("-", 1)[1]): _summary(path) for path in dumps()}
 
 
 def _summary(dump: Path) -> int:
@@ -364,7 +379,9 @@ def _summary(dump: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.cluster_instructions", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--seeds", type=int, default=3, help="PYTHONHASHSEED 0 to N-1")
     parser.add_argument("--counted-tasks", default=",".join(map(str, SIZES)))
     parser.add_argument(
@@ -381,9 +398,10 @@ def main(argv: list[str]) -> int:
         python = sync(project, python_interpreter(version[0]))
         if args.idle:
             counter = _Counter(shutil.which("valgrind"), python, project, scratch)
+            total = counter.count("bare", 0, 0, idle=args.idle)
+            parts = ", ".join(f"{name} {count / 1e6:.1f} M" for name, count in counter.last.items())
             print(
-                f"a flow process and an idle worker, {args.idle:g} s: "
-                f"{counter.count('bare', 0, 0, idle=args.idle) / 1e6:.1f} M instructions"
+                f"a flow process and an idle worker, {args.idle:g} s: {total / 1e6:.1f} M ({parts})"
             )
             return 0
         table, _ = cluster_instructions(python, project, scratch, args.seeds, (small, large))

@@ -7,7 +7,7 @@ run's wall time (creating and closing the cluster included), the span from the f
 task's start to the last one's end, and the speed-up of both against one worker.
 A machine with fewer cores than workers cannot go faster than its cores.
 
-    uv run python benchmarks/part_dask_cluster.py [--repeats 3] [--workers 1,2,4]
+    uv run python -m benchmarks.cluster_speedup [--repeats 3] [--workers 1,2,4]
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules
+from baking import clean_environment
 
-from harness import TEMPLATE_DIR, child_environment, median, progress, round_robin  # noqa: E402
-from projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync  # noqa: E402
-from report import Table, text_table  # noqa: E402
+from .harness import TEMPLATE_DIR, median, progress, round_robin
+from .projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync
+from .report import Table, text_table
 
 TASKS = 200
 TASK_SECONDS = 0.05
@@ -66,7 +66,7 @@ def scale_out(python: Path, project: Path, repeats: int, workers=WORKERS) -> tup
     code = CHILD.format(package=DEFAULT_PACKAGE, seconds=TASK_SECONDS, tasks=TASKS)
 
     def measure(count: int) -> dict:
-        env = child_environment(
+        env = clean_environment(
             DASK_CLUSTER="local", DASK_MIN_WORKERS=str(count), DASK_MAX_WORKERS=str(count)
         )
         completed = subprocess.run(
@@ -117,7 +117,9 @@ def scale_out(python: Path, project: Path, repeats: int, workers=WORKERS) -> tup
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.cluster_speedup", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", default=",".join(map(str, WORKERS)))
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")

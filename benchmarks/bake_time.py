@@ -6,9 +6,11 @@ import re
 import shutil
 from pathlib import Path
 
-from harness import child_environment, median, progress, round_robin, run_process
-from projects import LARGEST, LONG_FLOW_NAME, LONG_SLUG, LONG_TEXT, Baker, make_floor_template
-from report import Table, noise, ratio, seconds, verdict
+from baking import clean_environment
+
+from .harness import median, progress, round_robin, run_process
+from .projects import LARGEST, LONG_FLOW_NAME, LONG_SLUG, LONG_TEXT, Baker, make_floor_template
+from .report import Table, noise, ratio, seconds, verdict
 
 BAKE_GOAL = 1.0  # seconds, default and largest answers
 GREEN_GOAL = 30.0  # seconds, bake + install + lint + tests
@@ -98,7 +100,7 @@ def bake_to_green(
                 ["make", "test"],
                 cwd=project,
                 # pytest reads PYTEST_ADDOPTS: its slowest tests, for the page.
-                env=child_environment(UV_PYTHON=python, PYTEST_ADDOPTS=f"--durations={SLOWEST}"),
+                env=clean_environment(UV_PYTHON=python, PYTEST_ADDOPTS=f"--durations={SLOWEST}"),
                 log=log,
                 marks=MAKE_STEPS,
             )

@@ -11,9 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from endpoints import BlackHole, timed_endpoint_class
-from harness import child_environment, median, round_robin, run_process
-from report import Table, noise, ratio, seconds, verdict
+from baking import clean_environment
+
+from .endpoints import BlackHole, timed_endpoint_class
+from .harness import median, round_robin, run_process
+from .report import Table, noise, ratio, seconds, verdict
 
 FLOWS = Path(__file__).resolve().parent / "flows.py"
 VARIANT_NAMES = {
@@ -132,7 +134,7 @@ class Children:
             variables.update(SENTRY_VARIABLES, SENTRY_DSN=dsn)
         if shutdown_timeout is not None:
             variables["SENTRY_SHUTDOWN_TIMEOUT"] = shutdown_timeout
-        return child_environment(**variables)
+        return clean_environment(**variables)
 
 
 def overhead(children: Children, repeats: int, tasks: int) -> tuple[list[Table], dict]:

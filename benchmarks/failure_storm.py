@@ -12,10 +12,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness import median, progress, run_process
-from part_instructions import _count
-from part_monitoring import Children
-from report import Table
+from .harness import median, progress, run_process
+from .instruction_counts import _count
+from .monitoring import Children
+from .report import Table
 
 STORM_FAILURES = 2000  # mapped children, every one failing
 COUNTED_FAILURES = 200  # the same storm, smaller, under callgrind

@@ -23,9 +23,9 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import median, progress
-from part_monitoring import EXECUTOR_NAMES, OVERHEAD_GOAL, VARIANT_NAMES, Children
-from report import Table, verdict
+from .harness import median, progress
+from .monitoring import EXECUTOR_NAMES, OVERHEAD_GOAL, VARIANT_NAMES, Children
+from .report import Table, verdict
 
 CALLGRIND_OPTIONS = [
     "--tool=callgrind",
