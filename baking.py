@@ -77,7 +77,7 @@ def clean_environment(**extra: str) -> dict[str, str]:
     env["PATH"] = os.pathsep.join(
         entry for entry in env.get("PATH", "").split(os.pathsep) if not entry.startswith(venv)
     )
-    if versions := _pyenv_versions():
+    if versions := _pyenv_versions(env["PATH"]):
         # A baked project pins its Python in .python-version, which uv looks for as
         # `python3.10` on PATH; pyenv's shims answer only for the versions listed here.
         env["PYENV_VERSION"] = versions
@@ -86,13 +86,15 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 
 @functools.cache
-def _pyenv_versions() -> str:
-    """Every pyenv version, the active one first (it stays `python3`); "" without pyenv."""
-    if not shutil.which("pyenv"):
+def _pyenv_versions(path: str) -> str:
+    """Every version of the pyenv on `path`, the active one first (it stays `python3`);
+    "" without pyenv."""
+    pyenv_command = shutil.which("pyenv", path=path)
+    if not pyenv_command:
         return ""
 
     def pyenv(*args: str) -> list[str]:
-        listed = subprocess.run(["pyenv", *args], capture_output=True, text=True).stdout
+        listed = subprocess.run([pyenv_command, *args], capture_output=True, text=True).stdout
         return listed.split()
 
     active = pyenv("version-name")[:1]
