@@ -48,10 +48,10 @@ from pathlib import Path
 from baking import clean_environment
 
 from .endpoints import timed_endpoint_class
-from .harness import TEMPLATE_DIR, median, progress
+from .harness import median, progress
 from .instruction_counts import CALLGRIND_OPTIONS
 from .monitoring import OVERHEAD_GOAL, SENTRY_VARIABLES, VARIANT_NAMES
-from .projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync
+from .projects import DEFAULT_PACKAGE, dask_cluster_project
 from .report import Table, text_table, verdict
 
 VARIANTS = ("bare", "template")
@@ -190,11 +190,11 @@ def cluster_instructions(
             f"Goal: ≤ {OVERHEAD_GOAL:.2f}x",
         ],
         notes=[
-            f"Counts: callgrind's, of the flow process and the worker from right before "
-            f"`flow.run()` to right after it, median of {seeds} runs with PYTHONHASHSEED 0 "
-            f"to {seeds - 1} (flow and worker alike). Every ratio divides by (a)'s count with "
-            "the same seed; the table shows the median over the seeds and, in brackets, the "
-            "highest. Per task and projected as in part 5.",
+            f"Counts: callgrind's, of the flow process's main thread and the worker's thread "
+            f"for tasks, from right before `flow.run()` to right after it, median of {seeds} "
+            f"runs with PYTHONHASHSEED 0 to {seeds - 1} (flow and worker alike). Every ratio "
+            "divides by (a)'s count with the same seed; the table shows the median over the "
+            "seeds and, in brackets, the highest. Per task and projected as in part 5.",
             "The scheduler's work is not counted: it is the same for (a) and (c), and counting "
             "it would only make the ratio smaller.",
         ],
@@ -392,10 +392,7 @@ def main(argv: list[str]) -> int:
     small, large = (int(size) for size in args.counted_tasks.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="template-benchmarks-cluster-"))
     try:
-        version = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
-        _, project = Baker(scratch).bake(TEMPLATE_DIR, {"executor": "dask_cluster"})
-        progress(f"syncing {project}")
-        python = sync(project, python_interpreter(version[0]))
+        project, python = dask_cluster_project(scratch)
         if args.idle:
             counter = _Counter(shutil.which("valgrind"), python, project, scratch)
             total = counter.count("bare", 0, 0, idle=args.idle)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import baking
 
-from .harness import Process, run_process
+from .harness import Process, progress, run_process
 
 DEFAULT_PACKAGE = "daily_sales_report"  # the package of a bake with every default answer
 
@@ -107,3 +107,12 @@ def sync(project: Path, python: str) -> Path:
     if completed.returncode != 0:
         raise SystemExit(f"uv sync failed in {project}:\n{completed.stderr.decode()[-3000:]}")
     return project / ".venv" / "bin" / "python"
+
+
+def dask_cluster_project(scratch: Path) -> tuple[Path, Path]:
+    """A bake with executor=dask_cluster, synced on the default image's Python: the
+    project and the Python of its .venv (parts 8 and 9)."""
+    version = json.loads((baking.TEMPLATE_DIR / "cookiecutter.json").read_text())
+    _, project = Baker(scratch).bake(baking.TEMPLATE_DIR, {"executor": "dask_cluster"})
+    progress(f"syncing {project}")
+    return project, sync(project, python_interpreter(version["python_version"][0]))

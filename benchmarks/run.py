@@ -370,16 +370,17 @@ FAILING_INTRO = (
 )
 DASK_INTRO = (
     "A project baked with executor=dask_cluster runs 200 mapped tasks of 50 ms of blocking "
-    "CPU work on the LocalCluster its executor creates, with 1, 2 and 4 worker processes "
-    "(`benchmarks/cluster_speedup.py`). The flow run's time includes creating and "
-    "closing the cluster; no machine goes faster than its cores."
+    "CPU work (CPU time, not clock time) on the LocalCluster its executor creates, with "
+    "1, 2 and 4 worker processes (`benchmarks/cluster_speedup.py`). The flow run's time "
+    "includes creating and closing the cluster; no machine goes faster than its cores."
 )
 CLUSTER_COUNTED_INTRO = (
     "Part 5's count on the executor=dask_cluster path "
     "(`benchmarks/cluster_instructions.py`): a scheduler started with `dask scheduler` "
     "and one worker process with one thread, apart from the flow's process; the count is "
-    "the flow process's and the worker's, each under callgrind, from right before "
-    "`flow.run()` to right after it. (a) runs a plain `Flow` with Prefect's "
+    "of the flow process's main thread and the worker's thread for tasks, each under "
+    "callgrind, from right before `flow.run()` to right after it (the event loops' "
+    "threads left out: see the module's docstring). (a) runs a plain `Flow` with Prefect's "
     "`DaskExecutor(address=...)`, (c) the baked `MonitoredFlow` with its "
     "`FlowRunDaskExecutor`, given the scheduler in DASK_SCHEDULER_ADDRESS."
 )

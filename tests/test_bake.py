@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from xml.etree import ElementTree
@@ -14,6 +16,7 @@ import yaml
 
 import baking
 from baking import BakedProject
+from benchmarks.projects import LARGEST
 from tests.answers import COMBINATIONS, HOSTILE, HOSTILE_TEXT
 from tests.conftest import Bake, project_files
 
@@ -269,3 +272,21 @@ def test_a_formatting_error_says_make_format_fixes_it(bake: Bake) -> None:
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert linted.returncode == 0, linted.stdout + linted.stderr
     assert 'UNFORMATTED = {"a": 1}' in tasks.read_text()
+
+
+@pytest.mark.parametrize("orchestrator", ["prefect_server", "prefect_cloud"])
+def test_the_longest_answers_pass_the_baked_lint(bake: Bake, orchestrator: str) -> None:
+    """Every free-text answer at its longest (the benchmarks' largest bake): ruff, with
+    the baked project's own settings, finds nothing (a 500-character Prefect project
+    once made a line too long for the baked `make lint`)."""
+    result = bake(**{**LARGEST, "orchestrator": orchestrator})
+    assert result.exception is None, result.exception
+
+    for check in (["check"], ["format", "--check"]):
+        ruff = subprocess.run(
+            [str(Path(sys.executable).parent / "ruff"), *check, "."],
+            cwd=result.project_path,
+            capture_output=True,
+            text=True,
+        )
+        assert ruff.returncode == 0, ruff.stdout + ruff.stderr
