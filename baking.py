@@ -94,8 +94,13 @@ def _pyenv_versions(path: str) -> str:
         return ""
 
     def pyenv(*args: str) -> list[str]:
-        listed = subprocess.run([pyenv_command, *args], capture_output=True, text=True).stdout
-        return listed.split()
+        # From the template's folder, with no version forced: pyenv's own active version,
+        # not a baked project's .python-version or an earlier list of ours.
+        env = {key: value for key, value in os.environ.items() if key != "PYENV_VERSION"}
+        listed = subprocess.run(
+            [pyenv_command, *args], cwd=TEMPLATE_DIR, env=env, capture_output=True, text=True
+        ).stdout
+        return listed.replace(":", " ").split()
 
     active = pyenv("version-name")[:1]
     return ":".join(

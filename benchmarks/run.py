@@ -10,9 +10,9 @@ From the template's folder:
 Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green, 5 monitoring
 overhead counted in instructions (callgrind: needs valgrind), 6 the failing path in
 instructions, 7 a failure storm, 8 scaling out on executor=dask_cluster (1, 2, 4
-local worker processes; also `benchmarks/cluster_speedup.py` alone), 9 the monitoring
+local worker processes; also `python -m benchmarks.cluster_speedup` alone), 9 the monitoring
 overhead of executor=dask_cluster counted in instructions, in the flow's process and a
-worker's (also `benchmarks/cluster_instructions.py` alone). With
+worker's (also `python -m benchmarks.cluster_instructions` alone). With
 --before, parts 1, 2 and 4 also measure the template as it was before a change, as
 variant (c0), in the same run as (c), this template: the page shows before and after,
 and what changed from one to the other. The results page (docs/benchmarks.md) is

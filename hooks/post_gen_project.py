@@ -80,10 +80,10 @@ def folder_to_enter(project: Path, start: str | None) -> str:
     """How to `cd` into `project` from `start`, the folder the bake was started in
     (cookiecutter runs this hook inside the project, so that folder comes from PWD):
     a relative path below it, else the absolute one (`-o` elsewhere, or no PWD)."""
-    try:
-        return str(project.relative_to(start)) if start else str(project)
-    except ValueError:  # not below it (not is_relative_to: the hook runs on any Python)
+    # Real paths on both sides: PWD keeps the symlinks the shell followed.
+    if not start or Path(start).resolve() not in project.resolve().parents:
         return str(project)
+    return str(project.resolve().relative_to(Path(start).resolve()))
 
 
 def main(project: Path, cruft_commit: str = "") -> int:
