@@ -28,7 +28,7 @@ checks), the same work for (a) and (c) but for the run's length, since they wake
 timers: under callgrind a run takes minutes, and a worker and a flow process idle for
 120 s counted 538 M and 107 M instructions in all their threads. `--idle N` counts the
 threads that are counted while both processes wait N seconds: 1.3 M for 30 s, of which
-1.2 M in the worker's task thread, a constant alike for (a) and (c).
+1.2 M in the worker's task thread (measured with (a)).
 
     uv run python -m benchmarks.cluster_instructions [--seeds 3] [--counted-tasks 10,50]
 """
