@@ -168,12 +168,12 @@ def build(
     arguments = ["--build-arg", f"BASE_IMAGE={base}"]
     for build_arg in build_args:
         arguments += ["--build-arg", build_arg]
-    if ca_bundle is not None:
+    if ca_bundle is not None:  # as the Dockerfile says: a build secret, in no layer
         arguments += [
+            "--secret",
+            f"id=ca-bundle,src={ca_bundle}",
             "--build-arg",
-            f"SSL_CERT_FILE={ca_bundle}",
-            "--volume",
-            f"{ca_bundle}:{ca_bundle}:ro",
+            "SSL_CERT_FILE=/run/secrets/ca-bundle",
         ]
     command = [
         "buildah",

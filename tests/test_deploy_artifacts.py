@@ -112,12 +112,16 @@ def answers_of(bake_id: str) -> dict[str, str]:
     return answers
 
 
+def structure(parser: DockerfileParser) -> list[tuple[str, str]]:
+    return [(item["instruction"], item["value"]) for item in parser.structure]
+
+
 def workflow(project: Path, name: str) -> dict:
     return yaml.safe_load((project / ".github" / "workflows" / name).read_text(encoding="utf-8"))
 
 
 def steps_of(document: dict) -> list[dict]:
-    return [step for job in document["jobs"].values() for step in job["steps"]]
+    return [step for job in document["jobs"].values() for step in job.get("steps", [])]
 
 
 def run_lines(document: dict) -> str:
@@ -143,14 +147,22 @@ def test_the_image_carries_the_monitoring_settings_and_no_secret(baked, bake_id:
     parser = DockerfileParser(path=str(project / "Dockerfile"))
     locals_ = locals_of(load_terraform(project / "terraform"))
 
-    assert parser.baseimage == f"python:{answers['python']}-slim-trixie"
+    # The base is a build argument whose default is the official image, pinned by digest
+    # on a FROM line of its own, which is what Dependabot reads and moves.
+    froms = [value for instruction, value in structure(parser) if instruction == "FROM"]
+    assert re.fullmatch(
+        rf"python:{re.escape(answers['python'])}-slim-trixie@sha256:[0-9a-f]{{64}} AS python-base",
+        froms[0],
+    )
+    assert froms[1:] == ["${BASE_IMAGE} AS build", "${BASE_IMAGE} AS runtime"]
+    assert ("ARG", "BASE_IMAGE=python-base") in structure(parser)
     env = parser.envs
     assert env["SENTRY_ENVIRONMENT"] == hcl_literal(locals_["environment"])
     assert env["SENTRY_REGION"] == hcl_literal(locals_["aws_region"])
     assert env["SENTRY_DSN_SSM_PARAMETER_NAME"] == hcl_literal(locals_["sentry_dsn_parameter"])
     assert "SENTRY_DSN" not in env
     assert not re.search(r"https?://[^\s\"]+@", parser.content), "a DSN-like URL in the Dockerfile"
-    instructions = [(item["instruction"], item["value"]) for item in parser.structure]
+    instructions = structure(parser)
     assert ("ARG", 'SENTRY_RELEASE=""') in instructions
     assert 'SENTRY_RELEASE="${SENTRY_RELEASE}"' in parser.content
     user = [value for instruction, value in instructions if instruction == "USER"][-1]
@@ -163,15 +175,16 @@ def test_the_image_carries_the_monitoring_settings_and_no_secret(baked, bake_id:
 def test_the_build_context_is_only_what_the_image_installs(baked, bake_id: str) -> None:
     project = baked(bake_id)
     copied = [
-        item["value"].split()[0]
-        for item in DockerfileParser(path=str(project / "Dockerfile")).structure
-        if item["instruction"] == "COPY"
+        source
+        for instruction, value in structure(DockerfileParser(path=str(project / "Dockerfile")))
+        if instruction == "COPY" and not value.startswith("--from=")
+        for source in value.split()[:-1]
     ]
     lines = (project / ".dockerignore").read_text().splitlines()
     patterns = [line for line in lines if line and not line.startswith("#")]
 
-    assert patterns[:4] == ["*", "!pyproject.toml", "!README.md", "!src/"]
-    assert sorted(copied) == ["README.md", "pyproject.toml", "src/"]
+    assert patterns[:5] == ["*", "!pyproject.toml", "!uv.lock", "!README.md", "!src/"]
+    assert sorted(copied) == ["README.md", "pyproject.toml", "src/", "uv.lock"]
     assert all((project / path).exists() for path in copied)
 
 
@@ -481,7 +494,8 @@ def test_workflows_match_the_github_schema(
 def test_actions_are_pinned_to_commits(baked, bake_id: str) -> None:
     for path in sorted((baked(bake_id) / ".github" / "workflows").glob("*.yml")):
         for line in path.read_text().splitlines():
-            if re.match(r"^\s*(-\s+)?uses:", line):
+            # A workflow of this repository (deploy.yml calls ci.yml) is not an action.
+            if re.match(r"^\s*(-\s+)?uses:", line) and "uses: ./" not in line:
                 assert ACTION_PIN.match(line), (
                     f"{path.name}: not pinned to a commit with its version: {line.strip()}"
                 )
@@ -501,7 +515,14 @@ def test_ci_runs_every_check_without_publishing(baked) -> None:
     commands = run_lines(ci)
     makefile = (project / "Makefile").read_text()
 
-    assert set(ci[True]) == {"pull_request", "push"}  # PyYAML reads the key `on` as True
+    assert set(ci[True]) == {"pull_request", "push", "workflow_call"}  # PyYAML: `on` is True
+    # deploy.yml's call gets the ID of the image that ran, saved as the artifact `image`.
+    assert ci[True]["workflow_call"]["outputs"]["image-id"]["value"] == (
+        "${{ jobs.image.outputs.image-id }}"
+    )
+    image_steps = ci["jobs"]["image"]["steps"]
+    upload = next(step for step in image_steps if "upload-artifact" in step.get("uses", ""))
+    assert upload["with"]["name"] == "image" and upload["with"]["path"] == "image.tar"
     assert ci["permissions"] == {"contents": "read"}
     assert ci["concurrency"]["cancel-in-progress"] is True
     for command in (
@@ -511,8 +532,11 @@ def test_ci_runs_every_check_without_publishing(baked) -> None:
         "terraform init -backend=false",
         "terraform validate",
         "docker build",
+        'make check-image IMAGE="flow:$GITHUB_SHA"',
+        'docker save --output image.tar "flow:$GITHUB_SHA"',
     ):
         assert command in commands, command
+    assert "check-image: ##" in makefile
     # `make test` lints first, and the lint runs hadolint.
     assert re.search(r"^test: lint\b", makefile, re.MULTILINE)
     assert "$(UV) run hadolint Dockerfile" in makefile
@@ -557,6 +581,13 @@ def test_deploy_ships_the_commit_it_tests(baked, bake_id: str) -> None:
     assert deploy["concurrency"]["cancel-in-progress"] is False
     assert job["environment"] == "production"
     assert "make test" in commands
+    # CI runs first, in this workflow: its checks, and the image the deploy job pushes.
+    assert deploy["jobs"]["ci"] == {
+        "name": "CI",
+        "uses": "./.github/workflows/ci.yml",
+        "permissions": {"contents": "read"},
+    }
+    assert job["needs"] == "ci"
     # The one place that ships the flow, which the baked tests run too.
     [register] = [step for step in steps if step.get("run") == "make register"]
     makefile = (project / "Makefile").read_text()
@@ -583,8 +614,17 @@ def test_deploy_ships_the_commit_it_tests(baked, bake_id: str) -> None:
         assert "docker" not in commands
         assert job_permissions == {"contents": "read"}
         return
-    assert 'docker build --build-arg SENTRY_RELEASE="$GITHUB_SHA" --tag "$image" .' in commands
+    # The image CI ran, never a rebuild: loaded from CI's artifact, its ID checked, pushed,
+    # and registered by the digest the registry gave it.
+    assert "docker build" not in commands
+    assert actions["actions/download-artifact"]["with"] == {"name": "image"}
+    [push] = [step for step in steps if step.get("id") == "image"]
+    assert push["env"]["TESTED_IMAGE_ID"] == "${{ needs.ci.outputs.image-id }}"
+    assert "docker load --input image.tar" in push["run"]
+    assert '"$TESTED_IMAGE_ID"' in push["run"] and "exit 1" in push["run"]
     assert 'docker push "$image"' in commands
+    assert "{{index .RepoDigests 0}}" in push["run"]
+    assert 'echo "image=${digest}" >> "$GITHUB_OUTPUT"' in push["run"]
     if run_config in WITH_IMAGE_REPOSITORY:
         assert job_permissions == {"contents": "read", "id-token": "write"}
         credentials = actions["aws-actions/configure-aws-credentials"]["with"]
@@ -774,10 +814,20 @@ def test_the_dask_environment_holds_every_setting_fargate_needs_and_no_secret(ba
     assert not any("SENTRY" in name or "SECRET" in name for name in names)
 
 
-def test_the_image_installs_the_extra_of_its_dask_cluster(baked) -> None:
-    for bake_id, extra in (("dask-ecs-py3.13", "fargate"), ("ecs-py3.13", "none")):
+def test_the_image_installs_the_lock_with_the_extra_of_its_dask_cluster(baked) -> None:
+    for bake_id, extra in (
+        ("dask-ecs-py3.13", " --extra fargate"),
+        ("dask-kubernetes-py3.13", " --extra kubernetes"),
+        ("ecs-py3.13", ""),
+    ):
         dockerfile = (baked(bake_id) / "Dockerfile").read_text()
-        assert f".get('{extra}', [])" in dockerfile, bake_id
+        syncs = re.findall(r"^    (uv sync [^\\\n]*)", dockerfile, re.MULTILINE)
+        dependencies = "--no-install-project --compile-bytecode"
+        assert syncs == [
+            f"uv sync --frozen --no-dev --no-editable {dependencies}{extra}",
+            f"uv sync --frozen --no-dev --no-editable{extra} ",
+        ], bake_id
+        assert "none" not in "".join(syncs)
 
 
 def test_the_dask_rbac_manifest_is_valid_kubernetes(baked) -> None:
