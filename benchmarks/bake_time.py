@@ -194,18 +194,8 @@ def _slowest_tests(output: str) -> list[list[str]]:
 
 
 DEFAULT_ANSWERS = "default answers"
-BEFORE_ANSWERS = "default answers, before the fixes (c0)"
 
 
-def answer_sets(
-    template: Path, before: Path | None = None
-) -> dict[str, tuple[Path, dict[str, str]]]:
-    """The answer sets to bake, each with its template, in table order.
-
-    With `before` (the template as it was before the fixes), its bake with the default
-    answers comes first, right before the template's own.
-    """
-    sets = {BEFORE_ANSWERS: (before, {})} if before else {}
-    sets[DEFAULT_ANSWERS] = (template, {})
-    sets["largest answers"] = (template, LARGEST)
-    return sets
+def answer_sets(template: Path) -> dict[str, tuple[Path, dict[str, str]]]:
+    """The answer sets to bake, each with its template, in table order."""
+    return {DEFAULT_ANSWERS: (template, {}), "largest answers": (template, LARGEST)}

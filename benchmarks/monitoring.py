@@ -21,7 +21,6 @@ FLOWS = Path(__file__).resolve().parent / "flows.py"
 VARIANT_NAMES = {
     "bare": "(a) bare Prefect",
     "seed": "(b) seed's approach",
-    "before": "(c0) before the fixes",
     "template": "(c) this template",
 }
 EXECUTOR_NAMES = {"local": "LocalExecutor", "threads": 'LocalDaskExecutor("threads")'}
@@ -58,16 +57,11 @@ class Sample:
 class Children:
     """Runs flows.py children, each against an endpoint of its own.
 
-    (a), (b) and (c) run in the template's baked project; (c0), when given, runs as (c)
-    does in the project baked from the template as it was before the fixes. Variants
-    are listed in table order: (c0) right before (c).
+    (a), (b) and (c) run in the template's baked project, in table order.
     """
 
-    def __init__(self, template: Baked, scratch: Path, before: Baked | None = None) -> None:
-        self.baked = {"bare": template, "seed": template}
-        if before:
-            self.baked["before"] = before
-        self.baked["template"] = template
+    def __init__(self, template: Baked, scratch: Path) -> None:
+        self.baked = {"bare": template, "seed": template, "template": template}
         self.variants = list(self.baked)
         self.monitored = [variant for variant in self.variants if variant != "bare"]
         self.scratch = scratch
@@ -117,7 +111,7 @@ class Children:
         return [
             str(baked.python),
             str(FLOWS),
-            f"--variant={'template' if variant == 'before' else variant}",
+            f"--variant={variant}",
             f"--executor={executor}",
             f"--tasks={tasks}",
             f"--fail-every={fail_every}",
@@ -236,10 +230,6 @@ def overhead(children: Children, repeats: int, tasks: int) -> tuple[list[Table],
             "spells do not change.",
         ],
     )
-    if "before" in children.variants:
-        goals.notes.append(
-            "(c0) and (c): the template before and after the fixes, against the same goals."
-        )
     for executor, executor_name in EXECUTOR_NAMES.items():
         seed = figures[("seed", executor, 0)]["flow_ratio"]
         for variant in children.monitored:

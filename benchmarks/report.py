@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 import os
 import platform
 import subprocess
@@ -130,53 +129,6 @@ def markdown_page(
 
 # Files of the template that do not change what is measured: this folder and its page.
 NOT_MEASURED = (":!benchmarks", ":!docs/benchmarks.md")
-SKIPPED_FOLDERS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
-# What users of the template do not bake or run: left out of the before-and-after diff
-# (the baked project's own files, its README.md and tests included, stay in).
-NOT_RUN_FOLDERS = {"benchmarks", "docs", "scripts", "tests"}  # at the template's root
-NOT_RUN = {"uv.lock", "CHANGELOG.md", "README.md"}
-
-
-def template_diff(before: Path, template: Path) -> str:
-    """A unified diff, from `before` to `template`, of the text files users bake and run."""
-
-    def files(root: Path) -> dict[str, Path]:
-        found = {}
-        for path in root.rglob("*"):
-            relative = path.relative_to(root)
-            skipped = SKIPPED_FOLDERS & set(relative.parts) or relative.parts[0] in NOT_RUN_FOLDERS
-            if path.is_file() and not skipped:
-                found[relative.as_posix()] = path
-        return {name: path for name, path in found.items() if name not in NOT_RUN}
-
-    old, new = files(before), files(template)
-    chunks = []
-    for name in sorted(old.keys() | new.keys()):
-        old_lines, new_lines = _lines(old.get(name)), _lines(new.get(name))
-        if old_lines == new_lines:
-            continue
-        if "uv.lock" in Path(name).name:  # the baked locks: thousands of lines of pins
-            old_lines = [f"(a lock file of {len(old_lines)} lines)\n"] if old_lines else []
-            new_lines = [f"(a lock file of {len(new_lines)} lines)\n"]
-        chunks += difflib.unified_diff(old_lines, new_lines, f"before/{name}", f"template/{name}")
-    return "".join(chunks)
-
-
-def source_of(copy: Path) -> str:
-    """A copy of the template: its commit if it is a git work tree of its own, or "a copy"."""
-    top = _command_version(["git", "-C", str(copy), "rev-parse", "--show-toplevel"])
-    if not top or Path(top).resolve() != copy.resolve():
-        return "a copy"
-    return _template_state(copy)
-
-
-def _lines(path: Path | None) -> list[str]:
-    if path is None:
-        return []
-    try:
-        return path.read_text(encoding="utf-8").splitlines(keepends=True)
-    except UnicodeDecodeError:
-        return [f"(binary file, {path.stat().st_size} bytes)\n"]
 
 
 def _template_state(template: Path) -> str:

@@ -5,18 +5,16 @@ From the template's folder:
     uv run python -m benchmarks             # everything, about 50 minutes on 2 cores
     uv run python -m benchmarks --quick     # one repeat of small workloads, no page
     uv run python -m benchmarks --parts 3 --repeats 5
-    uv run python -m benchmarks --before ../before  # e.g. a git worktree of a commit
 
 Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green, 5 monitoring
 overhead counted in instructions (callgrind: needs valgrind), 6 the failing path in
 instructions, 7 a failure storm, 8 scaling out on executor=dask_cluster (1, 2, 4
 local worker processes; also `python -m benchmarks.cluster_speedup` alone), 9 the monitoring
 overhead of executor=dask_cluster counted in instructions, in the flow's process and a
-worker's (also `python -m benchmarks.cluster_instructions` alone). With
---before, parts 1, 2 and 4 also measure the template as it was before a change, as
-variant (c0), in the same run as (c), this template: the page shows before and after,
-and what changed from one to the other. The results page (docs/benchmarks.md) is
-rewritten from this run's measurements only.
+worker's (also `python -m benchmarks.cluster_instructions` alone), 10 the image: size,
+cold build, warm rebuild, start-up in instructions (buildah, podman, valgrind in the
+image). The results page (docs/benchmarks.md) is rewritten from this run's measurements
+only.
 """
 
 from __future__ import annotations
@@ -34,14 +32,16 @@ from . import (
     cluster_instructions,
     cluster_speedup,
     failure_storm,
+    image,
     instruction_counts,
     monitoring,
 )
-from .harness import TEMPLATE_DIR, progress
+from .harness import TEMPLATE_DIR, median, progress
 from .projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync
-from .report import machine, markdown_page, source_of, template_diff, text_table
+from .report import machine, markdown_page, text_table
 
-DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3, 6: 3, 7: 3, 8: 3, 9: 3}  # 5, 6, 9: seeds
+# 5, 6, 9: hash seeds; 10: builds of each kind, and as many hash seeds
+DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3, 6: 3, 7: 3, 8: 3, 9: 3, 10: 3}
 PAGE = TEMPLATE_DIR / "docs" / "benchmarks.md"
 
 
@@ -54,7 +54,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         default="1,2,3,4,5",
         help="comma-separated parts to run: 1 overhead, 2 alert, 3 bake, 4 bake to green, "
         "5 overhead in instructions, 6 failing path in instructions, 7 failure storm, "
-        "8 scaling out on a Dask cluster, 9 dask_cluster overhead in instructions",
+        "8 scaling out on a Dask cluster, 9 dask_cluster overhead in instructions, 10 the "
+        "image",
     )
     parser.add_argument(
         "--repeats",
@@ -86,12 +87,6 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         default=TEMPLATE_DIR,
         help="the template to measure (default: this one, as its files are now)",
     )
-    parser.add_argument(
-        "--before",
-        type=Path,
-        help="the template as it was before a change (e.g. a git worktree of an earlier "
-        "commit): parts 1, 2 and 4 measure it too, as (c0), in the same run",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
     args.parts = {int(part) for part in args.parts.split(",")}
@@ -121,7 +116,6 @@ def main(argv: list[str]) -> int:
     load_before = os.getloadavg()
     scratch = Path(tempfile.mkdtemp(prefix="template-benchmarks-"))
     progress(f"scratch folder: {scratch}")
-    before_section = _before_section(args)  # read before baking: the files then baked
     sections = []
     figures: dict[int, dict] = {}
     child_python = None
@@ -130,19 +124,16 @@ def main(argv: list[str]) -> int:
         template = args.template.resolve()
         version = json.loads((template / "cookiecutter.json").read_text())["python"]
         python = python_interpreter(version[0])  # the default answer's Python
-        before = args.before.resolve() if args.before else None
 
         if args.parts & {1, 2, 5, 6, 7}:
             baked = _bake_and_sync(baker, template, python)
-            unfixed = _bake_and_sync(baker, before, python) if before else None
-            children = monitoring.Children(baked, scratch, unfixed)
+            children = monitoring.Children(baked, scratch)
             child_python = f"Python {_version_of(baked.python)}"
             overhead_figures = None
             if 1 in args.parts:
                 tables, overhead_figures = monitoring.overhead(children, repeats[1], args.tasks)
                 figures[1] = overhead_figures
-                intro = OVERHEAD_INTRO + (BEFORE_NOTE if before else "")
-                sections.append(("1. Monitoring overhead", intro, tables))
+                sections.append(("1. Monitoring overhead", OVERHEAD_INTRO, tables))
             if 2 in args.parts:
                 tables, figures[2] = monitoring.failure_to_alert(
                     children, repeats[2], overhead_figures
@@ -152,9 +143,8 @@ def main(argv: list[str]) -> int:
                 tables, figures[5] = instruction_counts.instructions(
                     children, repeats[5], args.counted_tasks, args.tasks, gc_off=args.gc_off
                 )
-                counted = COUNTED_INTRO + (BEFORE_NOTE if before else "")
                 title = "5. Monitoring overhead, counted in instructions"
-                sections.append((title, counted, tables))
+                sections.append((title, COUNTED_INTRO, tables))
             if 6 in args.parts:
                 tables, figures[6] = instruction_counts.instructions(
                     children,
@@ -188,11 +178,13 @@ def main(argv: list[str]) -> int:
             tables, figures[3] = bake_time.bake(baker, templates, repeats[3])
             sections.append(("3. Bake", BAKE_INTRO, tables))
         if 4 in args.parts:
-            templates = bake_time.answer_sets(template, before)
+            templates = bake_time.answer_sets(template)
             tables, figures[4] = bake_time.bake_to_green(baker, templates, repeats[4], python)
             child_python = child_python or f"Python {_version_of(Path(python))}"
-            intro = GREEN_INTRO + (GREEN_BEFORE_NOTE if before else "")
-            sections.append(("4. Bake to green", intro, tables))
+            sections.append(("4. Bake to green", GREEN_INTRO, tables))
+        if 10 in args.parts:
+            tables, figures[10] = image.image(baker, template, repeats[10], repeats[10])
+            sections.append(("10. The image", IMAGE_INTRO, tables))
     except BaseException:
         progress(f"stopped: the scratch folder {scratch} is kept, with every log")
         raise
@@ -201,8 +193,6 @@ def main(argv: list[str]) -> int:
     else:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    if before_section:
-        sections.append(before_section)
     machine_lines = machine(args.template.resolve(), child_python, load_before, os.getloadavg())
     summary = headlines(figures, args.tasks, args.counted_tasks)
     print("\n".join(["", "Headline figures", "================", *summary]))
@@ -241,8 +231,6 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
             f"against bare Prefect (median; fastest runs {fastest('template')}); the seed's "
             f"approach {extra('seed')} (fastest runs {fastest('seed')})."
         )
-        if ("before", "local", 0) in overhead:
-            lines.append(f"- Before the fixes (c0): {extra('before')}.")
     if 5 in figures:
         counted = figures[5]
 
@@ -279,13 +267,6 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
             f"{monitoring.DEFAULT_SHUTDOWN_TIMEOUT:g} s shutdown timeout, and "
             f"{alert[('template', '1')]['extra']:.2f} s with SENTRY_SHUTDOWN_TIMEOUT=1."
         )
-        if "before" in alert["latency"]:
-            lines.append(
-                f"- Before the fixes (c0): the event reaches Sentry "
-                f"{alert['latency']['before'] * 1000:.0f} ms after the task raises, and the "
-                f"hanging Sentry delays the exit by {alert[('before', None)]['extra']:.2f} s "
-                f"with the default timeout."
-            )
     if 3 in figures:
         bake = figures[3]
         lines.append(
@@ -300,22 +281,15 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
             f"{green['bake']:.1f} s, install {green['install']:.1f} s, lint "
             f"{green['lint']:.1f} s, tests {green['tests']:.1f} s)."
         )
-    if 4 in figures and bake_time.BEFORE_ANSWERS in figures[4]:
-        green = figures[4][bake_time.BEFORE_ANSWERS]
-        lines.append(f"- Before the fixes (c0): {green['total']:.0f} s.")
+    if 10 in figures:
+        built = figures[10]
+        lines.append(
+            f"- The image: {built['size_mb']:.0f} MB on the debootstrap base, built cold in "
+            f"{built['cold']:.0f} s and again after a code-only change in {built['warm']:.1f} s;"
+            f" its entry point runs {median(built['start_ratios']):.3f}x the instructions of "
+            f"bare Prefect from process start to the first task."
+        )
     return lines
-
-
-def _before_section(args: argparse.Namespace) -> tuple[str, str, list] | None:
-    """The diff from --before to the template, for the page's last section."""
-    if not (args.before and args.parts & {1, 2, 4}):
-        return None
-    before, template = args.before.resolve(), args.template.resolve()
-    diff = template_diff(before, template) or "(no difference)\n"
-    *others, last = [str(part) for part in sorted(args.parts & {1, 2, 4})]
-    parts = f"parts {', '.join(others)} and {last}" if others else f"part {last}"
-    intro = BEFORE_INTRO.format(parts=parts, source=source_of(before))
-    return BEFORE_TITLE, intro + f"\n\n```diff\n{diff}```", []
 
 
 def _bake_and_sync(baker: Baker, template: Path, python: str) -> monitoring.Baked:
@@ -347,19 +321,6 @@ OVERHEAD_INTRO = (
     "`tests/template/sentry_endpoint.py` endpoint, running on 127.0.0.1 in the parent "
     "process, with SENTRY_DSN, SENTRY_REGION, SENTRY_ENVIRONMENT and SENTRY_RELEASE set. "
     "In the failing path every tenth task raises."
-)
-BEFORE_NOTE = (
-    " (c0): as (c), but baked from the template as it was before the fixes (see the last section)."
-)
-GREEN_BEFORE_NOTE = (
-    " The row for (c0) bakes the template as it was before the fixes (see the last section)."
-)
-BEFORE_TITLE = "Before and after: what changed from (c0) to (c)"
-BEFORE_INTRO = (
-    "(c0) in {parts} is the template at {source}, baked and measured in the same "
-    "run as (c), this template: the rows (c0) and (c) are before and after. The change "
-    "from one to the other, in the files a user bakes and runs (the template's own "
-    "tests, scripts, docs, benchmarks, README.md, CHANGELOG.md and uv.lock left out):"
 )
 FAILING_GOAL = 1.015  # (c) / (a), in instructions, one task in ten failing
 FAILING_INTRO = (
@@ -411,4 +372,11 @@ GREEN_INTRO = (
     "What a new user waits for before the first green test run: bake, then the baked "
     "project's own `make test` (uv sync into a new .venv, ruff, hadolint, "
     "check-jsonschema, pytest) on the Python of the default image."
+)
+IMAGE_INTRO = (
+    "The image of the default bake, built with buildah as the template's tests build it, "
+    "on a Debian trixie base made by debootstrap with Debian's python3.13, the stand-in "
+    "here for python:3.13-slim-trixie, which cannot be pulled (`benchmarks/image.py`). "
+    "The start-up count runs in an image derived from the flow's with valgrind added, as "
+    "the flow's image runs: numeric user, read-only root, no network."
 )

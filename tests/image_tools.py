@@ -156,15 +156,13 @@ def base_image(python: str) -> str:
         return name
 
 
-def build(
+def build_command(
     project: Path, tag: str, base: str, *build_args: str, ca_bundle: Path | None = CA_BUNDLE
-) -> float:
-    """Build `project`'s Dockerfile on `base` as image `tag`; return the seconds it took.
+) -> list[str]:
+    """buildah's command that builds `project`'s Dockerfile on `base` as image `tag`.
 
     Cached layers are reused (`--layers`): images with the same dependencies share them.
     """
-    import time
-
     arguments = ["--build-arg", f"BASE_IMAGE={base}"]
     for build_arg in build_args:
         arguments += ["--build-arg", build_arg]
@@ -175,7 +173,7 @@ def build(
             "--build-arg",
             "SSL_CERT_FILE=/run/secrets/ca-bundle",
         ]
-    command = [
+    return [
         "buildah",
         *STORAGE,
         "bud",
@@ -188,9 +186,11 @@ def build(
         tag,
         str(project),
     ]
-    start = time.perf_counter()
-    run(command)
-    return time.perf_counter() - start
+
+
+def build(project: Path, tag: str, base: str, *build_args: str) -> None:
+    """Build `project`'s image `tag` on `base`."""
+    run(build_command(project, tag, base, *build_args))
 
 
 def image_size(name: str) -> int:
