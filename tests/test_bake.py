@@ -58,6 +58,7 @@ ALWAYS = {
     "tests/__init__.py",
     "tests/test_flow.py",
     "tests/template/__init__.py",
+    "tests/template/check_image.py",
     "tests/template/sentry_endpoint.py",
     "tests/template/test_monitoring_smoke.py",
 }

@@ -113,9 +113,11 @@ def image_extras(dockerfile: Path = PROJECT / "Dockerfile") -> List[str]:
 def locked(markers: Dict[str, str], extras: List[str]) -> Dict[str, str]:
     """uv.lock's distributions for these markers and extras, with the project: name to version."""
     extra_options = [option for extra in extras for option in ("--extra", extra)]
+    export = [os.environ.get("UV", "uv"), "export", "--frozen", "--no-dev", "--no-emit-project"]
     exported = subprocess.run(
-        [os.environ.get("UV", "uv"), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes"]
-        + ["--no-header", "--no-annotate", "--format", "requirements-txt", *extra_options],
+        export
+        + ["--no-hashes", "--no-header", "--no-annotate", "--format", "requirements-txt"]
+        + extra_options,
         cwd=PROJECT,
         capture_output=True,
         text=True,
@@ -141,10 +143,15 @@ def differences(image: str) -> List[str]:
     if done.returncode != 0:
         return [f"listing the installed distributions failed: {done.stderr}"]
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    installed = {canonicalize_name(name): version for name, version in found["installed"].items()}
+    installed = {canonicalize_name(name): found["installed"][name] for name in found["installed"]}
     wanted = locked(found["markers"], image_extras())
-    problems = [f"missing: {name}=={wanted[name]}" for name in sorted(wanted.keys() - installed.keys())]
-    problems += [f"not in uv.lock: {name}=={installed[name]}" for name in sorted(installed.keys() - wanted.keys())]
+    problems = [
+        f"missing: {name}=={wanted[name]}" for name in sorted(wanted.keys() - installed.keys())
+    ]
+    problems += [
+        f"not in uv.lock: {name}=={installed[name]}"
+        for name in sorted(installed.keys() - wanted.keys())
+    ]
     problems += [
         f"{name}: {installed[name]} installed, {wanted[name]} in uv.lock"
         for name in sorted(wanted.keys() & installed.keys())
