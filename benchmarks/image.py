@@ -172,7 +172,10 @@ def _start_counts(seeds: int) -> dict[tuple[str, int], int]:
             capture_output=True,
             text=True,
         )
-        found = re.search(r"Collected : (\d+)", done.stderr)
+        # The process itself: importing Prefect forks a child, which callgrind follows
+        # and reports first, under its own PID.
+        main = re.search(r"==(\d+)== Command:", done.stderr)
+        found = main and re.search(rf"=={main.group(1)}== Collected : (\d+)", done.stderr)
         if done.returncode != 0 or not found:
             raise RuntimeError(f"callgrind of {variant} failed:\n{done.stderr[-3000:]}")
         return int(found.group(1))
