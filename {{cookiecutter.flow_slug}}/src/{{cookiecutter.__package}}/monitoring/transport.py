@@ -107,13 +107,19 @@ def forwarding_options() -> Dict[str, Any]:
     """SDK options for a worker process of a flow's process that forwards: hand events to it."""
     global _to_flow
     parent = multiprocessing.parent_process()
-    if parent is None or parent.pid is None:
+    if parent is None or parent.pid is None or _dask_worker():
         return {}
     try:
         _to_flow = Client(_forwarding_address(parent.pid), family="AF_UNIX")
     except (OSError, EOFError, multiprocessing.AuthenticationError):
         return {}  # its parent does not forward: it sends its own events
     return {"transport": ForwardingTransport}
+
+
+def _dask_worker() -> bool:
+    """A Dask worker that a LocalCluster's nanny started: it sends its own events and
+    flushes them when it is retired (deployment/worker_monitoring.py), as any Dask worker."""
+    return multiprocessing.current_process().name.startswith("Dask Worker process")
 
 
 def _accept_workers(listener: Listener) -> None:
