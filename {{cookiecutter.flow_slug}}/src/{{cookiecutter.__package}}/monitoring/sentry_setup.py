@@ -57,8 +57,9 @@ def init_sentry() -> bool:
     """Start Sentry for this process, once. Return whether events will be sent.
 
     Never raises: a missing variable or a failed DSN lookup logs one warning and leaves
-    monitoring off. A forked worker process reuses its parent's settings with a client
-    of its own, which hands its events to the parent to send (transport.ForwardingTransport).
+    monitoring off. A worker process that the flow's process started (a process pool's,
+    forked or not) hands its events to the flow's process to send
+    (transport.ForwardingTransport); a forked one reuses its parent's settings.
     """
     global _started_pid, _options
     if _started_pid == os.getpid():
@@ -70,7 +71,7 @@ def init_sentry() -> bool:
             _options = _read_options()
         if _options is None:
             return False
-        sentry_sdk.init(**{**_options, **(forwarding_options() if forked else {})})
+        sentry_sdk.init(**{**_options, **forwarding_options()})
     except Exception as exc:  # monitoring must never break the flow
         _options = None
         logger.warning("Sentry is off: %s", describe(exc))

@@ -6,9 +6,10 @@ does not take an event, that says why; and a wait bounded by SENTRY_SHUTDOWN_TIM
 when a process ends with events still queued. Nothing waits for Sentry while a task or
 the flow runs:
 
-- worker processes forked from the flow's process (a process pool's) hand each event to
-  the flow's process, which sends it (`ForwardingTransport`): they end at once, and only
-  the flow's process waits for Sentry when it ends;
+- worker processes the flow's process starts (a process pool's, however it starts them:
+  fork, spawn or forkserver) hand each event to the flow's process over a local socket,
+  and it sends them (`ForwardingTransport`): they end at once, and only the flow's
+  process waits for Sentry when it ends;
 - any other process that may end without running exit handlers (a Dask worker started
   apart from the flow) sends its events itself and waits for them, bounded, when it ends
   (`deliver_before_exit`).
@@ -23,7 +24,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any, Dict, List, Optional, Set
 
 import sentry_sdk
 from prefect.utilities.logging import get_logger
@@ -37,9 +39,12 @@ logger = get_logger("monitoring")
 _problem: Optional[str] = None  # why Sentry did not take an event, once it has happened
 _gave_up = False  # a flush timed out: later ones in this process would wait for nothing
 _exit_flush_pid: Optional[int] = None  # the worker process that deliver_before_exit set up
-_forwarded: Optional[Any] = None  # events from forked workers, to send from the flow's process
-_forwarding_idle = threading.Event()  # set while no forwarded event is between queue and SDK
-_forwarding_idle.set()
+_forwarding_pid: Optional[int] = None  # the process that takes its workers' events
+_workers: Set[Connection] = set()  # in that process: one connection per worker that handed over
+_in_hand = 0  # events read from a worker and not yet with the SDK
+_counting = threading.Lock()
+_to_flow: Optional[Connection] = None  # in a worker process: where its events go
+_sending = threading.Lock()
 
 
 class WarningTransport(HttpTransport):
@@ -55,53 +60,119 @@ class WarningTransport(HttpTransport):
 
 
 class ForwardingTransport(Transport):
-    """In a process forked from the flow's: each event goes to the flow's process to send."""
+    """In a worker process of the flow's: each event goes to the flow's process to send."""
 
     def capture_envelope(self, envelope: Envelope) -> None:
-        if _forwarded is not None:
-            _forwarded.put(envelope.serialize())  # a local pipe: no waiting for Sentry
+        if _to_flow is None:
+            return
+        try:
+            with _sending:
+                _to_flow.send_bytes(envelope.serialize())  # a local socket: no waiting for Sentry
+        except OSError as exc:  # the flow's process is gone
+            warn_undelivered(f"an event could not be handed to the flow's process: {exc}")
 
     def flush(self, timeout: float, callback: Optional[Any] = None) -> None:
         pass  # nothing is queued here
 
 
+def _forwarding_address(pid: int) -> str:
+    """Where the process `pid` takes its workers' events: a socket in Linux's abstract
+    namespace, which needs no file (a read-only root) and goes with the process."""
+    return f"\0sentry-forwarding-{pid}"
+
+
 def forward_from_forked_workers() -> None:
-    """In the flow's process: send what the workers it forks hand over (ForwardingTransport)."""
-    global _forwarded
-    # allow_none: asking without it would fix the start method for the whole program.
-    method = multiprocessing.get_start_method(allow_none=True)
-    if _forwarded is not None or (method or multiprocessing.get_all_start_methods()[0]) != "fork":
+    """In the flow's process: send what the worker processes it starts hand over
+    (ForwardingTransport), whether they were forked, spawned or forkserver-started.
+
+    Only those workers get in: they share this process's `multiprocessing` authentication
+    key, which the socket checks. Where there is no abstract namespace (not Linux), the
+    workers send their events themselves.
+    """
+    global _forwarding_pid
+    if _forwarding_pid == os.getpid() or _to_flow is not None:
+        return  # forwarding already, or a worker that hands its own events over
+    try:
+        listener = Listener(_forwarding_address(os.getpid()), family="AF_UNIX")
+    except OSError:
         return
-    _forwarded = multiprocessing.get_context("fork").SimpleQueue()
+    _forwarding_pid = os.getpid()
+    _workers.clear()  # a forked child's copies of its parent's connections
     threading.Thread(
-        target=_send_forwarded, args=(_forwarded,), name="sentry-forwarded", daemon=True
+        target=_accept_workers, args=(listener,), name="sentry-forwarded", daemon=True
     ).start()
 
 
 def forwarding_options() -> Dict[str, Any]:
-    """SDK options for a worker forked from the flow's process: hand events to it."""
-    return {"transport": ForwardingTransport} if _forwarded is not None else {}
+    """SDK options for a worker process of a flow's process that forwards: hand events to it."""
+    global _to_flow
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.pid is None or _dask_worker():
+        return {}
+    try:
+        _to_flow = Client(_forwarding_address(parent.pid), family="AF_UNIX")
+    except (OSError, EOFError, multiprocessing.AuthenticationError):
+        return {}  # its parent does not forward: it sends its own events
+    return {"transport": ForwardingTransport}
 
 
-def _send_forwarded(queue: Any) -> None:
+def _dask_worker() -> bool:
+    """A Dask worker that a LocalCluster's nanny started: it sends its own events and
+    flushes them when it is retired (deployment/worker_monitoring.py), as any Dask worker."""
+    return multiprocessing.current_process().name.startswith("Dask Worker process")
+
+
+def _accept_workers(listener: Listener) -> None:
     while True:
-        data = queue.get()
-        _forwarding_idle.clear()
         try:
-            transport = sentry_sdk.get_client().transport
-            if transport is not None:
-                transport.capture_envelope(Envelope.deserialize(data))
-        except Exception as exc:  # the thread must go on for the next event
-            warn_undelivered(f"an event from a worker process could not be sent: {exc}")
-        finally:
-            _forwarding_idle.set()
+            worker = listener.accept()
+        except (EOFError, multiprocessing.AuthenticationError):
+            continue  # not one of this process's workers
+        except OSError:
+            time.sleep(0.1)  # e.g. out of file descriptors for a moment
+            continue
+        _workers.add(worker)
+        threading.Thread(
+            target=_send_forwarded, args=(worker,), name="sentry-forwarded", daemon=True
+        ).start()
+
+
+def _send_forwarded(worker: Connection) -> None:
+    """Send each event `worker` hands over, until it ends and its end of the socket closes."""
+    global _in_hand
+    try:
+        while worker.poll(None):
+            with _counting:
+                _in_hand += 1  # before reading: _wait_for_forwarded sees it unread, or in hand
+            try:
+                data = worker.recv_bytes()
+                transport = sentry_sdk.get_client().transport
+                if transport is not None:
+                    transport.capture_envelope(Envelope.deserialize(data))
+            except (EOFError, OSError):
+                break  # the worker ended
+            except Exception as exc:  # the thread must go on for the next event
+                warn_undelivered(f"an event from a worker process could not be sent: {exc}")
+            finally:
+                with _counting:
+                    _in_hand -= 1
+    finally:
+        _workers.discard(worker)
+        worker.close()
+
+
+def _unread(worker: Connection) -> bool:
+    try:
+        return worker.poll(0)
+    except (OSError, ValueError):  # closed by its thread meanwhile
+        return False
 
 
 def _wait_for_forwarded(timeout: float) -> None:
     """Until every event the workers handed over is with the SDK, at most `timeout`."""
     deadline = time.monotonic() + timeout
-    while _forwarded is not None and time.monotonic() < deadline:
-        if _forwarding_idle.is_set() and _forwarded.empty():
+    while _forwarding_pid == os.getpid() and time.monotonic() < deadline:
+        if _in_hand == 0 and not any(_unread(worker) for worker in list(_workers)):
             return
         time.sleep(0.005)
 
