@@ -72,11 +72,29 @@ def conflicts(project: Path) -> list[str]:
 
 
 def recorded(project: Path, name: str, revision: str | None = None) -> dict:
-    """The JSON file `name` of the working tree, or as committed at `revision`."""
-    if revision is None:
-        return json.loads((project / name).read_text(encoding="utf-8"))
-    shown = run(["git", "show", f"{revision}:{name}"], project)
-    return json.loads(shown.stdout) if shown.returncode == 0 else {}
+    """The JSON file `name` of the working tree, or as committed at `revision`; {} when
+    it is missing or not JSON (conflict markers)."""
+    try:
+        if revision is None:
+            return json.loads((project / name).read_text(encoding="utf-8"))
+        shown = run(["git", "show", f"{revision}:{name}"], project)
+        return json.loads(shown.stdout) if shown.returncode == 0 else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def keep_own_lock(project: Path) -> None:
+    """The repository's `uv.lock` as committed, if the update merged the template's into
+    it: `uv lock` locks again from `pyproject.toml` anyway. Releases before 0.3.0 shipped
+    no lock and did not tell cruft to leave it alone."""
+    lock = project / "uv.lock"
+    rejected = project / "uv.lock.rej"
+    merged = lock.is_file() and MARKER.search(lock.read_text(encoding="utf-8", errors="replace"))
+    if (merged or rejected.is_file()) and run(
+        ["git", "cat-file", "-e", "HEAD:uv.lock"], project
+    ).returncode == 0:
+        run(["git", "checkout", "HEAD", "--", "uv.lock"], project)
+        rejected.unlink(missing_ok=True)
 
 
 def answers(cruft_state: Mapping) -> dict:
@@ -171,9 +189,10 @@ def update(project: Path, cruft: list[str], uv: str = "uv") -> dict[str, object]
             "ERROR: cruft update left .cruft.json at the same template commit - run it by "
             f"hand to see why; cruft said:\n{last_lines(updated.stdout + updated.stderr)}"
         )
+    keep_own_lock(project)
     locked = run([uv, "lock"], project)
     problems = conflicts(project)
-    baked_after = recorded(project, ".cookiecutter.json") if not problems else {}
+    baked_after = recorded(project, ".cookiecutter.json")
     versions = (
         baked_before.get("_template_version", "?"),
         baked_after.get("_template_version") or after["commit"][:12],
@@ -244,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--body-file",
         type=Path,
-        default=Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
-        / "template-update.md",
+        default=Path(os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / "template-update.md",
         help="where the pull request's body goes (outside the repository)",
     )
     parser.add_argument(
