@@ -79,7 +79,7 @@ def clean_environment(**extra: str) -> dict[str, str]:
     )
     if versions := _pyenv_versions(env["PATH"]):
         # A baked project pins its Python in .python-version, which uv looks for as
-        # `python3.10` on PATH; pyenv's shims answer only for the versions listed here.
+        # `python3.13` on PATH; pyenv's shims answer only for the versions listed here.
         env["PYENV_VERSION"] = versions
     env.update(extra)
     return env

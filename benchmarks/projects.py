@@ -40,7 +40,7 @@ LARGEST = {
     "environment": "e" * 32,
     "prefect_project": LONG_TEXT,
     "schedule": "0,15,30,45 6-18 1-31 1-12 MON-FRI",
-    "python_version": "3.10",
+    "python": "3.13",
     "run_config": "ecs",
     "executor": "dask_cluster",
 }
@@ -115,4 +115,4 @@ def dask_cluster_project(scratch: Path) -> tuple[Path, Path]:
     version = json.loads((baking.TEMPLATE_DIR / "cookiecutter.json").read_text())
     _, project = Baker(scratch).bake(baking.TEMPLATE_DIR, {"executor": "dask_cluster"})
     progress(f"syncing {project}")
-    return project, sync(project, python_interpreter(version["python_version"][0]))
+    return project, sync(project, python_interpreter(version["python"][0]))

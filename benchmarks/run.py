@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
     try:
         baker = Baker(scratch)
         template = args.template.resolve()
-        version = json.loads((template / "cookiecutter.json").read_text())["python_version"]
+        version = json.loads((template / "cookiecutter.json").read_text())["python"]
         python = python_interpreter(version[0])  # the default answer's Python
         before = args.before.resolve() if args.before else None
 

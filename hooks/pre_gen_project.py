@@ -443,7 +443,7 @@ RULES: tuple[Rule, ...] = (
     *SCHEDULE_FIELD_RULES,
     check_schedule_can_run,
     check_boolean("sentry_crons"),
-    check_choice("python_version"),
+    check_choice("python"),
     check_choice("orchestrator"),
     check_choice("run_config"),
     check_choice("executor"),

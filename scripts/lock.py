@@ -2,7 +2,7 @@
 
 A baked project comes with a `uv.lock`, so that its first `make test` installs the set
 of packages this template was tested with, without resolving them again. There is one
-lock per `python_version` choice (the pins differ), rendered from the filename
+lock per `python` choice (the pins differ), rendered from the filename
 conditionals in `{{cookiecutter.flow_slug}}/`. Only the project's own name varies
 between answers: it (and its length, in the markers of the extras) is the one template
 variable in a lock.
@@ -29,13 +29,13 @@ LENGTH_VARIABLE = "{{ cookiecutter.__distribution | length }}"
 
 
 def python_versions() -> tuple[str, ...]:
-    """The `python_version` choices in cookiecutter.json."""
-    return baking.choices()["python_version"]
+    """The `python` choices in cookiecutter.json."""
+    return baking.choices()["python"]
 
 
-def template_lock(python_version: str) -> Path:
-    """The template file that a bake with `python_version` renders into `uv.lock`."""
-    condition = f"cookiecutter.python_version == '{python_version}'"
+def template_lock(python: str) -> Path:
+    """The template file that a bake with `python` renders into `uv.lock`."""
+    condition = f"cookiecutter.python == '{python}'"
     return PROJECT_TEMPLATE / f"{{% if {condition} %}}uv.lock{{% endif %}}"
 
 
@@ -56,15 +56,15 @@ def to_template(lock: str, distribution: str) -> str:
     )
 
 
-def relock(python_version: str, upgrade: bool, scratch: Path) -> bool:
-    """Lock the project baked with `python_version`; whether the template's lock changed."""
-    project = baking.bake({"python_version": python_version}, scratch / python_version)
+def relock(python: str, upgrade: bool, scratch: Path) -> bool:
+    """Lock the project baked with `python`; whether the template's lock changed."""
+    project = baking.bake({"python": python}, scratch / python)
     locking = project.run("uv", "lock", *(["--upgrade"] if upgrade else []))
     if locking.returncode != 0:
         raise SystemExit(f"uv lock failed in {project.path}:\n{locking.stderr}")
     distribution = tomllib.loads(project.read("pyproject.toml"))["project"]["name"]
     locked = to_template(project.read("uv.lock"), distribution)
-    target = template_lock(python_version)
+    target = template_lock(python)
     if target.exists() and target.read_text() == locked:
         return False
     target.write_text(locked)

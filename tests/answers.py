@@ -7,52 +7,52 @@ import pytest
 # Together these cover every choice value at least once, and every orchestrator with
 # every run config it supports (orchestrator=none: ecs only, the hook refuses the rest).
 COMBINATIONS = [
-    pytest.param({}, id="defaults-server-ecs-local-py3.10"),
+    pytest.param({}, id="defaults-server-ecs-local-py3.13"),
     pytest.param(
         {"orchestrator": "none", "run_config": "ecs", "schedule": "30 5 * * 1-5"},
-        id="none-ecs-local-py3.10-weekdays",
+        id="none-ecs-local-py3.13-weekdays",
     ),
     pytest.param(
         {"orchestrator": "prefect_cloud", "run_config": "ecs", "executor": "local_dask"},
-        id="cloud-ecs-local_dask-py3.10",
+        id="cloud-ecs-local_dask-py3.13",
     ),
     pytest.param(
-        {"run_config": "kubernetes", "executor": "local_dask", "python_version": "3.9"},
-        id="server-kubernetes-local_dask-py3.9",
+        {"run_config": "kubernetes", "executor": "local_dask", "python": "3.12"},
+        id="server-kubernetes-local_dask-py3.12",
     ),
     pytest.param(
-        {"run_config": "docker", "executor": "dask_cluster", "python_version": "3.10"},
-        id="server-docker-dask_cluster-py3.10",
+        {"run_config": "docker", "executor": "dask_cluster", "python": "3.13"},
+        id="server-docker-dask_cluster-py3.13",
     ),
     pytest.param(
-        {"run_config": "ecs", "executor": "dask_cluster", "python_version": "3.9"},
-        id="server-ecs-dask_cluster-py3.9",
+        {"run_config": "ecs", "executor": "dask_cluster", "python": "3.12"},
+        id="server-ecs-dask_cluster-py3.12",
     ),
     pytest.param(
         {"orchestrator": "prefect_cloud", "run_config": "kubernetes", "executor": "dask_cluster"},
-        id="cloud-kubernetes-dask_cluster-py3.10",
+        id="cloud-kubernetes-dask_cluster-py3.13",
     ),
     pytest.param(
         {
             "run_config": "local",
             "executor": "local",
-            "python_version": "3.9",
+            "python": "3.12",
             "schedule": "",
             "sentry_crons": False,
         },
-        id="server-local-local-py3.9-unscheduled-no-crons",
+        id="server-local-local-py3.12-unscheduled-no-crons",
     ),
     pytest.param(
-        {"orchestrator": "prefect_cloud", "run_config": "kubernetes", "python_version": "3.9"},
-        id="cloud-kubernetes-local-py3.9",
+        {"orchestrator": "prefect_cloud", "run_config": "kubernetes", "python": "3.12"},
+        id="cloud-kubernetes-local-py3.12",
     ),
     pytest.param(
         {"orchestrator": "prefect_cloud", "run_config": "docker", "executor": "dask_cluster"},
-        id="cloud-docker-dask_cluster-py3.10",
+        id="cloud-docker-dask_cluster-py3.13",
     ),
     pytest.param(
-        {"orchestrator": "prefect_cloud", "run_config": "local", "python_version": "3.9"},
-        id="cloud-local-local-py3.9",
+        {"orchestrator": "prefect_cloud", "run_config": "local", "python": "3.12"},
+        id="cloud-local-local-py3.12",
     ),
 ]
 

@@ -20,13 +20,13 @@ def test_the_clean_environment_has_none_of_the_template_virtualenv_nor_monitorin
     monkeypatch.setenv("PREFECT__BACKEND", "server")
     monkeypatch.setenv("HOME_OF_TEST", "kept")
 
-    env = baking.clean_environment(UV_PYTHON="3.10")
+    env = baking.clean_environment(UV_PYTHON="3.13")
 
     assert env["PATH"].split(os.pathsep) == ["/usr/bin", "/bin"]
     assert not {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "SENTRY_DSN"} & set(env)
     assert "PREFECT__BACKEND" not in env
     assert env["HOME_OF_TEST"] == "kept"
-    assert env["UV_PYTHON"] == "3.10"
+    assert env["UV_PYTHON"] == "3.13"
 
 
 def test_a_baked_project_lists_its_own_files_and_runs_commands_in_the_clean_environment(

@@ -34,36 +34,36 @@ from tests.deploy_tools import (
 )
 
 RUN_CONFIGS = baking.choices()["run_config"]
-PYTHON_VERSIONS = baking.choices()["python_version"]
+PYTHON_VERSIONS = baking.choices()["python"]
 WITH_IMAGE_REPOSITORY = {"ecs", "docker"}  # the run configs whose image goes to ECR
 HOSTILE = HOSTILE_DEPLOY
 
 BAKES = {
     **{
-        f"{run_config}-py{python}": {"run_config": run_config, "python_version": python}
+        f"{run_config}-py{python}": {"run_config": run_config, "python": python}
         for run_config in RUN_CONFIGS
         for python in PYTHON_VERSIONS
     },
-    "hostile-ecs-py3.10": HOSTILE,
+    "hostile-ecs-py3.13": HOSTILE,
     **{
-        f"cloud-{run_config}-py3.10": {"orchestrator": "prefect_cloud", "run_config": run_config}
+        f"cloud-{run_config}-py3.13": {"orchestrator": "prefect_cloud", "run_config": run_config}
         for run_config in RUN_CONFIGS
     },
-    "none-ecs-py3.10": {"orchestrator": "none", "run_config": "ecs"},
+    "none-ecs-py3.13": {"orchestrator": "none", "run_config": "ecs"},
     **{
-        f"dask-{run_config}-py3.10": {"run_config": run_config, "executor": "dask_cluster"}
+        f"dask-{run_config}-py3.13": {"run_config": run_config, "executor": "dask_cluster"}
         for run_config in ("ecs", "kubernetes")
     },
 }
 ALL_BAKES = list(BAKES)
 # checkov takes seconds to start: one run covers one bake of each run config.
 CHECKOV_BAKES = [
-    "hostile-ecs-py3.10",
-    "kubernetes-py3.9",
-    "docker-py3.10",
-    "local-py3.9",
-    "none-ecs-py3.10",
-    "dask-ecs-py3.10",
+    "hostile-ecs-py3.13",
+    "kubernetes-py3.12",
+    "docker-py3.13",
+    "local-py3.12",
+    "none-ecs-py3.13",
+    "dask-ecs-py3.13",
 ]
 
 TERRAFORM_ALWAYS = {
@@ -103,7 +103,7 @@ def answers_of(bake_id: str) -> dict[str, str]:
     answers = {
         "orchestrator": "prefect_server",
         "run_config": "ecs",
-        "python_version": "3.10",
+        "python": "3.13",
         "executor": "local",
         **BAKES[bake_id],
     }
@@ -143,7 +143,7 @@ def test_the_image_carries_the_monitoring_settings_and_no_secret(baked, bake_id:
     parser = DockerfileParser(path=str(project / "Dockerfile"))
     locals_ = locals_of(load_terraform(project / "terraform"))
 
-    assert parser.baseimage == f"prefecthq/prefect:1.4.1-python{answers['python_version']}"
+    assert parser.baseimage == f"python:{answers['python']}-slim-trixie"
     env = parser.envs
     assert env["SENTRY_ENVIRONMENT"] == hcl_literal(locals_["environment"])
     assert env["SENTRY_REGION"] == hcl_literal(locals_["aws_region"])
@@ -176,7 +176,7 @@ def test_the_build_context_is_only_what_the_image_installs(baked, bake_id: str) 
 
 
 def test_free_text_labels_round_trip_through_docker(baked) -> None:
-    labels = DockerfileParser(path=str(baked("hostile-ecs-py3.10") / "Dockerfile")).labels
+    labels = DockerfileParser(path=str(baked("hostile-ecs-py3.13") / "Dockerfile")).labels
 
     assert docker_label(labels["org.opencontainers.image.title"]) == HOSTILE["project_name"]
     assert docker_label(labels["org.opencontainers.image.description"]) == HOSTILE["description"]
@@ -216,7 +216,7 @@ def test_terraform_fmt_passes(baked, bake_id: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bake_id", [f"{r}-py3.10" for r in RUN_CONFIGS] + ["none-ecs-py3.10", "dask-ecs-py3.10"]
+    "bake_id", [f"{r}-py3.13" for r in RUN_CONFIGS] + ["none-ecs-py3.13", "dask-ecs-py3.13"]
 )
 def test_every_reference_names_something_declared(baked, bake_id: str) -> None:
     # `terraform validate` needs the providers, which cannot be downloaded here.
@@ -246,7 +246,7 @@ def test_every_reference_names_something_declared(baked, bake_id: str) -> None:
 
 @pytest.mark.parametrize("run_config", RUN_CONFIGS)
 def test_providers_and_terraform_are_pinned(baked, run_config: str) -> None:
-    versions = load_terraform(baked(f"{run_config}-py3.10") / "terraform")["versions.tf"][
+    versions = load_terraform(baked(f"{run_config}-py3.13") / "terraform")["versions.tf"][
         "terraform"
     ][0]
 
@@ -257,7 +257,7 @@ def test_providers_and_terraform_are_pinned(baked, run_config: str) -> None:
     assert re.fullmatch(r'"~> \d+\.\d+"', providers["aws"]["version"])
 
 
-@pytest.mark.parametrize("bake_id", [f"{r}-py3.10" for r in RUN_CONFIGS] + ["dask-ecs-py3.10"])
+@pytest.mark.parametrize("bake_id", [f"{r}-py3.13" for r in RUN_CONFIGS] + ["dask-ecs-py3.13"])
 def test_every_variable_is_described_and_validated(baked, bake_id: str) -> None:
     variables = blocks(load_terraform(baked(bake_id) / "terraform"), "variable")
 
@@ -268,7 +268,7 @@ def test_every_variable_is_described_and_validated(baked, bake_id: str) -> None:
 
 
 def test_the_sentry_provider_is_authenticated_from_ssm(baked) -> None:
-    terraform = load_terraform(baked("ecs-py3.10") / "terraform")
+    terraform = load_terraform(baked("ecs-py3.13") / "terraform")
 
     provider = terraform["versions.tf"]["provider"]
     sentry = next(entry['"sentry"'] for entry in provider if '"sentry"' in entry)
@@ -277,7 +277,7 @@ def test_the_sentry_provider_is_authenticated_from_ssm(baked) -> None:
 
 
 def test_sentry_resources_use_the_current_provider_schema(baked) -> None:
-    terraform = load_terraform(baked("ecs-py3.10") / "terraform")
+    terraform = load_terraform(baked("ecs-py3.13") / "terraform")
     resources = blocks(terraform, "resource")
     data = blocks(terraform, "data")
 
@@ -298,7 +298,7 @@ def test_sentry_resources_use_the_current_provider_schema(baked) -> None:
 
 
 def test_the_slack_alert_watches_the_project_and_shows_where_errors_come_from(baked) -> None:
-    terraform = load_terraform(baked("ecs-py3.10") / "terraform")
+    terraform = load_terraform(baked("ecs-py3.13") / "terraform")
     data = blocks(terraform, "data")
     alert = blocks(terraform, "resource")[("sentry_alert", "slack")]
 
@@ -317,13 +317,13 @@ def test_the_slack_alert_watches_the_project_and_shows_where_errors_come_from(ba
 
 
 def test_the_slack_channel_defaults_to_the_answer(baked) -> None:
-    variables = blocks(load_terraform(baked("ecs-py3.10") / "terraform"), "variable")
+    variables = blocks(load_terraform(baked("ecs-py3.13") / "terraform"), "variable")
 
     assert hcl_literal(variables[("slack_channel",)]["default"]) == "#data-platform-alerts"
 
 
 def test_the_flow_may_read_exactly_its_parameter_and_key(baked) -> None:
-    terraform = load_terraform(baked("ecs-py3.10") / "terraform")
+    terraform = load_terraform(baked("ecs-py3.13") / "terraform")
     policy = blocks(terraform, "data")[("aws_iam_policy_document", "flow")]
 
     grants = {
@@ -342,7 +342,7 @@ def test_the_flow_may_read_exactly_its_parameter_and_key(baked) -> None:
 def test_the_image_repository_exists_only_where_an_image_is_pulled_from_ecr(
     baked, run_config: str
 ) -> None:
-    terraform = load_terraform(baked(f"{run_config}-py3.10") / "terraform")
+    terraform = load_terraform(baked(f"{run_config}-py3.13") / "terraform")
     resources = blocks(terraform, "resource")
     outputs = {name for (name,) in blocks(terraform, "output")}
 
@@ -370,7 +370,7 @@ def test_the_image_repository_exists_only_where_an_image_is_pulled_from_ecr(
     assert outputs == expected_outputs
 
 
-@pytest.mark.parametrize("bake_id", ["docker-py3.10", "none-ecs-py3.10"])
+@pytest.mark.parametrize("bake_id", ["docker-py3.13", "none-ecs-py3.13"])
 def test_only_the_deploy_environment_of_one_repository_may_assume_the_deploy_role(
     baked, bake_id: str
 ) -> None:
@@ -394,7 +394,7 @@ def test_only_the_deploy_environment_of_one_repository_may_assume_the_deploy_rol
 
 
 def test_the_schedule_starts_the_task_definition_that_runs_the_flow(baked) -> None:
-    terraform = load_terraform(baked("none-ecs-py3.10") / "terraform")
+    terraform = load_terraform(baked("none-ecs-py3.13") / "terraform")
     resources = blocks(terraform, "resource")
     locals_ = locals_of(terraform)
 
@@ -425,7 +425,7 @@ def test_the_schedule_starts_the_task_definition_that_runs_the_flow(baked) -> No
 
 
 def test_free_text_round_trips_through_hcl(baked) -> None:
-    terraform = load_terraform(baked("hostile-ecs-py3.10") / "terraform")
+    terraform = load_terraform(baked("hostile-ecs-py3.13") / "terraform")
     resources = blocks(terraform, "resource")
 
     assert hcl_literal(resources[("sentry_project", "flow")]["name"]) == HOSTILE["project_name"]
@@ -492,11 +492,11 @@ def test_workflows_use_the_python_of_the_image(baked, bake_id: str) -> None:
     project = baked(bake_id)
 
     for name in ("ci.yml", "deploy.yml"):
-        assert workflow(project, name)["env"]["UV_PYTHON"] == answers_of(bake_id)["python_version"]
+        assert workflow(project, name)["env"]["UV_PYTHON"] == answers_of(bake_id)["python"]
 
 
 def test_ci_runs_every_check_without_publishing(baked) -> None:
-    project = baked("ecs-py3.10")
+    project = baked("ecs-py3.13")
     ci = workflow(project, "ci.yml")
     commands = run_lines(ci)
     makefile = (project / "Makefile").read_text()
@@ -521,11 +521,11 @@ def test_ci_runs_every_check_without_publishing(baked) -> None:
 
 
 DEPLOY_BAKES = [
-    *(f"{run_config}-py3.10" for run_config in RUN_CONFIGS),
-    *(f"cloud-{run_config}-py3.10" for run_config in RUN_CONFIGS),
-    "none-ecs-py3.10",
-    "dask-ecs-py3.10",
-    "dask-kubernetes-py3.10",
+    *(f"{run_config}-py3.13" for run_config in RUN_CONFIGS),
+    *(f"cloud-{run_config}-py3.13" for run_config in RUN_CONFIGS),
+    "none-ecs-py3.13",
+    "dask-ecs-py3.13",
+    "dask-kubernetes-py3.13",
 ]
 # What `make register` gets from the workflow, by orchestrator.
 REGISTER_ENV = {
@@ -660,7 +660,7 @@ def test_deploy_md_names_exactly_the_settings_and_outputs_that_exist(baked, bake
 
 
 def test_free_text_round_trips_through_the_registration(baked) -> None:
-    register = baked("hostile-ecs-py3.10") / "src/hostile_flow/deployment/register.py"
+    register = baked("hostile-ecs-py3.13") / "src/hostile_flow/deployment/register.py"
 
     assert python_constant(register, "PREFECT_PROJECT") == HOSTILE_PREFECT_PROJECT
 
@@ -725,7 +725,7 @@ def test_checkov_checked_every_framework_of_the_bake(checkov_run, bake_id: str) 
 
 
 def test_the_flow_may_start_and_stop_dask_tasks_in_its_own_cluster_only(baked) -> None:
-    terraform = load_terraform(baked("dask-ecs-py3.10") / "terraform")
+    terraform = load_terraform(baked("dask-ecs-py3.13") / "terraform")
     policy = blocks(terraform, "data")[("aws_iam_policy_document", "dask_cluster")]
     statements = {statement["sid"]: statement for statement in policy["statement"]}
 
@@ -745,7 +745,7 @@ def test_the_flow_may_start_and_stop_dask_tasks_in_its_own_cluster_only(baked) -
 
 
 def test_the_dask_scheduler_answers_the_flow_and_its_own_tasks_only(baked) -> None:
-    terraform = load_terraform(baked("dask-ecs-py3.10") / "terraform")
+    terraform = load_terraform(baked("dask-ecs-py3.13") / "terraform")
     group = blocks(terraform, "resource")[("aws_security_group", "dask")]
 
     ingress = {(rule["from_port"], rule["to_port"]): rule for rule in group["ingress"]}
@@ -756,7 +756,7 @@ def test_the_dask_scheduler_answers_the_flow_and_its_own_tasks_only(baked) -> No
 
 
 def test_the_dask_environment_holds_every_setting_fargate_needs_and_no_secret(baked) -> None:
-    project = baked("dask-ecs-py3.10")
+    project = baked("dask-ecs-py3.13")
     output = blocks(load_terraform(project / "terraform"), "output")[("dask_environment",)]
     names = set(output["value"])
     module = project / "src/daily_sales_report/deployment/dask_cluster.py"
@@ -775,7 +775,7 @@ def test_the_dask_environment_holds_every_setting_fargate_needs_and_no_secret(ba
 
 
 def test_the_image_installs_the_extra_of_its_dask_cluster(baked) -> None:
-    for bake_id, extra in (("dask-ecs-py3.10", "fargate"), ("ecs-py3.10", "none")):
+    for bake_id, extra in (("dask-ecs-py3.13", "fargate"), ("ecs-py3.13", "none")):
         dockerfile = (baked(bake_id) / "Dockerfile").read_text()
         assert f".get('{extra}', [])" in dockerfile, bake_id
 
@@ -783,7 +783,7 @@ def test_the_image_installs_the_extra_of_its_dask_cluster(baked) -> None:
 def test_the_dask_rbac_manifest_is_valid_kubernetes(baked) -> None:
     import kubernetes_validate
 
-    manifest = baked("dask-kubernetes-py3.10") / "dask-rbac.yaml"
+    manifest = baked("dask-kubernetes-py3.13") / "dask-rbac.yaml"
     for document in yaml.safe_load_all(manifest.read_text()):
         kubernetes_validate.validate(document, "1.30", strict=True)
-    assert not (baked("kubernetes-py3.10") / "dask-rbac.yaml").exists()
+    assert not (baked("kubernetes-py3.13") / "dask-rbac.yaml").exists()

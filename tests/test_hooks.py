@@ -88,7 +88,7 @@ REJECTED = [
 
 # Choice values that cookiecutter itself rejects when given on the command line.
 REJECTED_CHOICES = [
-    pytest.param({"python_version": "3.12"}, "python_version", id="python_version"),
+    pytest.param({"python": "3.10"}, "python", id="python"),
     pytest.param({"orchestrator": "airflow"}, "orchestrator", id="orchestrator"),
     pytest.param({"run_config": "lambda"}, "run_config", id="run_config"),
     pytest.param({"executor": "ray"}, "executor", id="executor"),
@@ -105,7 +105,7 @@ DEFAULTS = {
     "environment": "production",
     "slack_channel": "#data-platform-alerts",
     "schedule": "0 6 * * *",
-    "python_version": "3.10",
+    "python": "3.13",
     "orchestrator": "prefect_server",
     "run_config": "ecs",
     "executor": "local",

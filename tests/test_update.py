@@ -87,7 +87,7 @@ def test_cruft_update_brings_template_changes_and_keeps_team_edits(
 
     owned = template_repo / "{{cookiecutter.flow_slug}}/Makefile"
     owned.write_text(owned.read_text() + TEMPLATE_EDIT)
-    template_lock = template_repo / lock.template_lock("3.10").relative_to(TEMPLATE_DIR)
+    template_lock = template_repo / lock.template_lock("3.13").relative_to(TEMPLATE_DIR)
     template_lock.write_text(template_lock.read_text() + TEMPLATE_EDIT)
     # The pin next to the team's block: the change whose diff comes closest to it.
     pyproject = template_repo / "{{cookiecutter.flow_slug}}/pyproject.toml"
