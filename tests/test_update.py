@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,7 +24,6 @@ import yaml
 import baking
 import prefect_flow_filters
 from baking import TEMPLATE_DIR, TOOL_FOLDERS
-from cookiecutter.environment import StrictEnvironment
 from scripts import lock
 from tests.answers import COMBINATIONS
 
@@ -315,8 +313,11 @@ def team_edits(project: Path) -> dict[str, str]:
     tasks = project / "src/daily_sales_report/tasks.py"
     tasks.write_text(tasks.read_text() + TEAM_TASK)
     (project / "tests/test_team.py").write_text(TEAM_TEST)
+    # Under the description, which each release takes from the answers: the README's
+    # closing sections are the template's and change with it.
     readme = project / "README.md"
-    readme.write_text(readme.read_text() + TEAM_README)
+    title, description, rest = readme.read_text().split("\n\n", 2)
+    readme.write_text(f"{title}\n\n{description}\n{TEAM_README}\n{rest}")
     if TEAM_BLOCK in (project / "pyproject.toml").read_text():
         added = baking.BakedProject(project).run("uv", "add", "--frozen", TEAM_PACKAGE)
         assert added.returncode == 0, added.stderr
@@ -350,7 +351,9 @@ def run_update(
 
 
 def recorded_context(project: Path) -> dict:
-    return json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    """The answers in `.cruft.json`, without cookiecutter's private and derived keys."""
+    context = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    return {key: value for key, value in context.items() if not key.startswith("_")}
 
 
 @pytest.mark.slow
@@ -391,6 +394,11 @@ def test_a_repository_baked_at_each_release_updates_with_its_workflow(
     body = Path(outputs["body-file"]).read_text()
     for answer in before.keys() - after.keys():
         assert f"`{answer}`: {json.dumps(before[answer])}, no longer asked" in body
+    # The Python answer was renamed when 3.9 and 3.10 left its choices: the old answer
+    # drops out, and the new one takes its default, the newest Python.
+    assert "python_version" in before and "python_version" not in after
+    assert after["python"] == baking.choices()["python"][0] == "3.13"
+    assert '`python`: new, "3.13"' in body
     if version in MAKE_TEST:
         tested = baking.BakedProject(project).run("make", "test")
         assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
