@@ -8,6 +8,7 @@ that nothing of this development environment (which puts the template folder on
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 import cruft
 import pytest
 import yaml
+from cookiecutter.environment import StrictEnvironment
 
 import baking
 import prefect_flow_filters
@@ -402,3 +404,123 @@ def test_a_repository_baked_at_each_release_updates_with_its_workflow(
     if version in MAKE_TEST:
         tested = baking.BakedProject(project).run("make", "test")
         assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+
+
+def next_release(history: Path, change: str) -> None:
+    """Commit a synthetic next release on top of `history`: `python_string` renamed
+    `python_strinG` in the extension and every file using it (the same size, so a stale
+    bytecode copy of the module would pass Python's check), plus `change` to Makefile."""
+    for path in history.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            text = path.read_text(errors="surrogateescape")
+            if "python_string" in text:
+                path.write_text(
+                    text.replace("python_string", "python_strinG"), errors="surrogateescape"
+                )
+    makefile = history / BAKED / "Makefile"
+    makefile.write_text(makefile.read_text() + change)
+    commit_all(history, "Next release: the extension changes")
+
+
+@pytest.mark.slow
+def test_the_next_release_changing_the_extension_updates(
+    history: Path, cruft_command: str, tmp_path: Path
+) -> None:
+    clone = tmp_path / "template"
+    git(tmp_path, "clone", "-q", str(history), str(clone))
+    project = cruft_create(cruft_command, clone, "HEAD", tmp_path / "out")
+    edits = team_edits(project)
+    next_release(clone, TEMPLATE_EDIT)
+
+    completed, outputs = run_update(project, clone, cruft_command)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert outputs["changed"] == "true" and outputs["draft"] == "false", completed.stdout
+    assert (project / "Makefile").read_text().endswith(TEMPLATE_EDIT)
+    for name, edit in edits.items():
+        assert edit in (project / name).read_text(), name
+
+
+def test_the_update_script_says_how_to_link_a_cookiecutter_bake(
+    history: Path, cruft_command: str, tmp_path: Path
+) -> None:
+    project = baking.bake({}, tmp_path, template=history).path
+    commit_all(project, "Baked with cookiecutter")
+    baked = json.loads((project / ".cookiecutter.json").read_text())
+
+    completed, outputs = run_update(project, history, cruft_command)
+
+    assert completed.returncode == 2 and not outputs
+    assert completed.stderr.startswith("ERROR: not linked to the template (no .cruft.json)")
+    assert f"--checkout {baked['_template_commit']} " in completed.stderr
+    assert baked["_template_commit"] == git(TEMPLATE_DIR, "rev-parse", "HEAD").strip()
+    assert "Traceback" not in completed.stderr
+
+
+def test_the_update_script_has_nothing_to_do_when_up_to_date(
+    history: Path, cruft_command: str, tmp_path: Path
+) -> None:
+    project = cruft_create(cruft_command, history, "HEAD", tmp_path)
+
+    completed, outputs = run_update(project, history, cruft_command)
+
+    assert completed.returncode == 0, completed.stderr
+    assert outputs == {"changed": "false"}
+    assert "nothing to do" in completed.stdout
+    assert not git(project, "status", "--porcelain")
+
+
+def test_the_update_script_reports_a_cruft_error(
+    history: Path, cruft_command: str, tmp_path: Path
+) -> None:
+    clone = tmp_path / "template"
+    git(tmp_path, "clone", "-q", str(history), str(clone))
+    project = cruft_create(cruft_command, clone, "HEAD", tmp_path / "out")
+    shutil.rmtree(clone)  # as a template that cannot be reached
+
+    completed, outputs = run_update(project, history, cruft_command)
+
+    assert completed.returncode == 1 and not outputs
+    assert completed.stderr.startswith("ERROR: cruft check failed")
+    assert "TEMPLATE_TOKEN" in completed.stderr
+
+
+@pytest.mark.slow
+def test_a_conflicting_team_edit_opens_a_draft_that_lists_the_file(
+    history: Path, cruft_command: str, tmp_path: Path
+) -> None:
+    clone = tmp_path / "template"
+    git(tmp_path, "clone", "-q", str(history), str(clone))
+    project = cruft_create(cruft_command, clone, "HEAD", tmp_path / "out")
+    makefile = project / "Makefile"
+    makefile.write_text(makefile.read_text() + "\n# The team's line at the end.\n")
+    commit_all(project, "The team edits a template-owned file")
+    next_release(clone, TEMPLATE_EDIT)
+
+    completed, outputs = run_update(project, clone, cruft_command)
+
+    assert completed.returncode == 0, completed.stderr
+    assert outputs["draft"] == "true"
+    body = Path(outputs["body-file"]).read_text()
+    assert "- `Makefile`\n" in body and "Merge by hand" in body
+    unmerged, _ = run_update(project, clone, cruft_command, "--check-conflicts")
+    assert unmerged.returncode == 1
+    assert unmerged.stderr.startswith("ERROR: unmerged template update in Makefile")
+
+
+def test_the_extension_leaves_nothing_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What keeps every later release's extension its own: once an environment has its
+    filters, the module is off sys.modules and its bytecode file is gone."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    sys.modules.pop("prefect_flow_filters", None)
+    module = importlib.import_module("prefect_flow_filters")
+    assert Path(module.__cached__).is_file()
+
+    environment = StrictEnvironment(
+        context={"cookiecutter": {"_extensions": ["prefect_flow_filters.TemplateFilters"]}}
+    )
+
+    assert "python_string" in environment.filters
+    assert "prefect_flow_filters" not in sys.modules
+    assert not Path(module.__cached__).exists()
+    assert "pre_gen_project" not in sys.modules
