@@ -31,6 +31,7 @@ ALWAYS = {
     ".github/workflows/ci.yml",
     ".github/workflows/deploy.yml",
     ".github/workflows/template-update.yml",
+    "scripts/template_update.py",
     "DEPLOY.md",
     "Dockerfile",
     "Makefile",
