@@ -64,6 +64,7 @@ ALWAYS = {
 }
 TERRAFORM = {
     "terraform/alerts.tf",
+    "terraform/backend.tf",
     "terraform/iam.tf",
     "terraform/main.tf",
     "terraform/outputs.tf",
