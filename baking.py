@@ -22,7 +22,7 @@ from cookiecutter.main import cookiecutter
 from cookiecutter.replay import load as load_replay
 
 from hooks.pre_gen_project import choices
-from local_extensions import read_template_version as template_version
+from prefect_flow_filters import read_template_version as template_version
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.flow_slug}}"

@@ -1,7 +1,7 @@
 """Check every cookiecutter answer before a single file is written.
 
 Each rule is one small function that returns an error message or None, marked with
-the answers it reads. `local_extensions.checked` imports this file and runs each rule
+the answers it reads. `prefect_flow_filters.checked` reads this file and runs each rule
 as soon as the last answer it reads is given, while cookiecutter asks; cookiecutter
 also renders this file with all the answers and runs it, for a replayed bake that
 asks nothing. The tests import it and call the rules directly. Nothing here touches
@@ -484,6 +484,6 @@ def main(answers: Answers) -> int:
 if __name__ == "__main__":
     # Cookiecutter renders the answers into this raw string; tojson escapes every
     # quote, so no answer can end the string early. `template_choices` is choices() of
-    # cookiecutter.json, read by local_extensions where the template is.
+    # cookiecutter.json, read by prefect_flow_filters where the template is.
     answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     sys.exit(main({**answers, "_choices": json.loads(r"""{{ template_choices | tojson }}""")}))

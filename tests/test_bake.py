@@ -31,6 +31,7 @@ ALWAYS = {
     ".github/workflows/ci.yml",
     ".github/workflows/deploy.yml",
     ".github/workflows/template-update.yml",
+    "scripts/template_update.py",
     "DEPLOY.md",
     "Dockerfile",
     "Makefile",
@@ -64,6 +65,7 @@ ALWAYS = {
 }
 TERRAFORM = {
     "terraform/alerts.tf",
+    "terraform/backend.tf",
     "terraform/iam.tf",
     "terraform/main.tf",
     "terraform/outputs.tf",

@@ -68,6 +68,7 @@ CHECKOV_BAKES = [
 
 TERRAFORM_ALWAYS = {
     "alerts.tf",
+    "backend.tf",
     "iam.tf",
     "main.tf",
     "outputs.tf",

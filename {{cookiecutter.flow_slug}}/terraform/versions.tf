@@ -1,20 +1,7 @@
 # The template owns this folder: the AWS and Sentry resources this flow needs, applied
 # once by hand (see DEPLOY.md), then again whenever the template changes them.
 #
-# State: the Terraform state holds the Sentry DSN (read from Sentry and written to SSM)
-# and the Sentry token (read from SSM to configure the provider) in plain text. Keep it
-# in an encrypted, access-controlled backend, e.g. an S3 bucket with encryption and
-# versioning, and never commit a .tfstate file:
-#
-#   terraform {
-#     backend "s3" {
-#       bucket       = "my-terraform-state"
-#       key          = "flows/{{ cookiecutter.__distribution }}/{{ cookiecutter.environment }}.tfstate"
-#       region       = "{{ cookiecutter.aws_region }}"
-#       encrypt      = true
-#       use_lockfile = true
-#     }
-#   }
+# The state backend is in backend.tf, which is yours: template updates never change it.
 
 terraform {
   required_version = ">= 1.10.0, < 2.0.0"

@@ -6,14 +6,28 @@ answer decides, so a bad answer stops the prompts at once, before the project fo
 is named, with only the hook's `ERROR:` lines (the CLI prints a FailedHookException
 raised here as its message alone). The other filters quote a user's free text for the
 file formats that have no `tojson`.
+
+Template updates render two releases of this template in one process (cruft renders
+the release a repository was baked from, then the newest, from one clone). Python
+would hand the second render the first release's module from `sys.modules`, and a
+stale `__pycache__` copy when a release changes this file by a few bytes within the
+same second. So this module's name is its own (no earlier release had it; theirs was
+`local_extensions`, which stays cached after an old release renders), and it forgets
+itself as soon as cookiecutter's Jinja environment has taken its filters
+(`TemplateFilters.__init__`): off `sys.modules`, its bytecode deleted, the hook read
+from source. Whatever a later release changes here, its render imports its own copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
+import types
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,12 +44,44 @@ def read_template_version() -> str:
     return re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE).group(1)
 
 
+def read_template_commit() -> str | None:
+    """The git commit of the template being rendered (its HEAD: cruft checks out the
+    commit it renders; a bake from a working copy gets the commit it started from), or
+    None outside a git checkout of the template. `cruft link --checkout` takes it."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
+            cwd=TEMPLATE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    top, commit = found
+    return commit if Path(top).resolve() == TEMPLATE_DIR.resolve() else None
+
+
 @functools.cache
-def _load_hook():
-    spec = importlib.util.spec_from_file_location("pre_gen_project", HOOK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def _load_hook() -> types.ModuleType:
+    """The hook's rules, compiled from its source: never a cached copy of another
+    release's hook (no `sys.modules` entry, no bytecode file)."""
+    module = types.ModuleType("pre_gen_project")
+    module.__file__ = str(HOOK)
+    exec(compile(HOOK.read_text(encoding="utf-8"), HOOK, "exec"), module.__dict__)
     return module
+
+
+def _forget_this_module() -> None:
+    """Leave nothing of this release behind for the next template rendered in this
+    process: it imports its own copy of this module, from source."""
+    if sys.modules.get(__name__) is _THIS_MODULE:
+        del sys.modules[__name__]
+    if cached := globals().get("__cached__"):
+        with contextlib.suppress(OSError):  # a read-only template wrote no bytecode
+            Path(cached).unlink(missing_ok=True)
 
 
 def checked(answers: Mapping[str, object], field: str) -> str:
@@ -93,6 +139,7 @@ def recorded_answers(context: dict) -> dict:
         **answers,
         "_template": context.get("_template"),
         "_template_version": read_template_version(),
+        "_template_commit": read_template_commit(),
     }
 
 
@@ -113,3 +160,7 @@ class TemplateFilters(Extension):
             recorded_answers=recorded_answers,
             verbatim=verbatim,
         )
+        _forget_this_module()
+
+
+_THIS_MODULE = sys.modules.get(__name__)
