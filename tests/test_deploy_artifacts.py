@@ -880,9 +880,7 @@ def test_the_scheduler_may_decrypt_its_own_schedule_key(baked) -> None:
         for statement in documents[("aws_iam_policy_document", "scheduler")]["statement"]
         if any("kms:" in action for action in statement["actions"])
     ]
-    assert [(s["actions"], s["resources"]) for s in decrypting] == [
-        (['"kms:Decrypt"'], [key])
-    ]
+    assert [(s["actions"], s["resources"]) for s in decrypting] == [(['"kms:Decrypt"'], [key])]
     # The key encrypts the schedule only: the flow's logs keep a key of their own.
     keys_used = {
         value
@@ -945,7 +943,7 @@ def test_each_irsa_role_trusts_exactly_one_service_account_and_reads_the_dsn(
         dask_cluster = project / "src/daily_sales_report/deployment/dask_cluster.py"
         assert python_constant(dask_cluster, "DEFAULT_WORKER_SERVICE_ACCOUNT") == accounts["dask"]
     else:
-        assert not any(name.startswith("dask") for name, in blocks(terraform, "output"))
+        assert not any(name.startswith("dask") for (name,) in blocks(terraform, "output"))
 
     for role in roles:
         role_name, trust_name, account_local = IRSA_ROLES[role]
@@ -964,7 +962,9 @@ def test_each_irsa_role_trusts_exactly_one_service_account_and_reads_the_dsn(
         assert trust_conditions(trust) == {
             '"${local.eks_oidc_issuer}:sub"': (
                 '"StringEquals"',
-                [f'"system:serviceaccount:${{var.kubernetes_namespace}}:${{local.{account_local}}}"'],
+                [
+                    f'"system:serviceaccount:${{var.kubernetes_namespace}}:${{local.{account_local}}}"'
+                ],
             ),
             '"${local.eks_oidc_issuer}:aud"': ('"StringEquals"', ['"sts.amazonaws.com"']),
         }
@@ -980,9 +980,7 @@ def test_the_ecs_agent_may_start_the_flow_runs_and_nothing_more(baked) -> None:
     terraform = load_terraform(baked("ecs-py3.10") / "terraform")
     document = blocks(terraform, "data")[("aws_iam_policy_document", "ecs_agent")]
     grants = {
-        action: statement
-        for statement in document["statement"]
-        for action in statement["actions"]
+        action: statement for statement in document["statement"] for action in statement["actions"]
     }
 
     # What Prefect 1.4.1's ECSAgent.deploy_flow calls, and iam:PassRole for the roles.
