@@ -79,7 +79,7 @@ IMAGE_PUSH = {"terraform/ecr.tf", "terraform/deploy_role.tf"}
 BY_RUN_CONFIG = {
     "ecs": IMAGE_PUSH | {"terraform/task_role.tf"},
     "docker": IMAGE_PUSH,
-    "kubernetes": set(),
+    "kubernetes": {"terraform/irsa.tf"},
     "local": set(),
 }
 # What each orchestrator adds to them.
@@ -88,13 +88,18 @@ BY_ORCHESTRATOR = {
     "prefect_cloud": set(),
     "none": {"terraform/schedule.tf"},
 }
+# An ECS agent starts the ECS runs of a Prefect backend: its policy and execution role.
+ECS_AGENT = {"terraform/ecs_agent.tf"}
 # What executor=dask_cluster adds: its cluster settings and worker monitoring; on ECS
 # also the Terraform of the per-run Fargate cluster. Absent from every other bake.
 DASK_CLUSTER = {
     f"{PACKAGE}/deployment/dask_cluster.py",
     f"{PACKAGE}/deployment/worker_monitoring.py",
 }
-DASK_CLUSTER_BY_RUN_CONFIG = {"ecs": {"terraform/dask.tf"}, "kubernetes": {"dask-rbac.yaml"}}
+DASK_CLUSTER_BY_RUN_CONFIG = {
+    "ecs": {"terraform/dask.tf"},
+    "kubernetes": {"dask-rbac.yaml", "terraform/dask_irsa.tf"},
+}
 RUN_CONFIG_CLASS = {
     "ecs": "ECSRun",
     "kubernetes": "KubernetesRun",
@@ -119,9 +124,15 @@ def test_the_project_has_exactly_the_files_of_its_choices(bake: Bake, answers: d
     dask = set()
     if result.context["executor"] == "dask_cluster":
         dask = DASK_CLUSTER | DASK_CLUSTER_BY_RUN_CONFIG.get(run_config, set())
+    agent = ECS_AGENT if run_config == "ecs" and orchestrator != "none" else set()
     assert (
         project_files(result.project_path)
-        == ALWAYS | TERRAFORM | BY_RUN_CONFIG[run_config] | BY_ORCHESTRATOR[orchestrator] | dask
+        == ALWAYS
+        | TERRAFORM
+        | BY_RUN_CONFIG[run_config]
+        | BY_ORCHESTRATOR[orchestrator]
+        | dask
+        | agent
     )
 
 

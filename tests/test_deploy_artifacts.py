@@ -19,7 +19,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 import baking
-from tests.answers import HOSTILE_DEPLOY, HOSTILE_PREFECT_PROJECT
+from tests.answers import COMBINATIONS, HOSTILE_DEPLOY, HOSTILE_PREFECT_PROJECT
 from tests.deploy_tools import (
     CHECKOV_FRAMEWORKS,
     blocks,
@@ -56,6 +56,9 @@ BAKES = {
     },
 }
 ALL_BAKES = list(BAKES)
+# Every combination of tests/answers.py, for the checks that must hold for each one.
+COMBINATION_BAKES = [f"answers-{param.id}" for param in COMBINATIONS]
+BAKES.update({f"answers-{param.id}": param.values[0] for param in COMBINATIONS})
 # checkov takes seconds to start: one run covers one bake of each run config.
 CHECKOV_BAKES = [
     "hostile-ecs-py3.13",
@@ -64,6 +67,7 @@ CHECKOV_BAKES = [
     "local-py3.12",
     "none-ecs-py3.13",
     "dask-ecs-py3.13",
+    "dask-kubernetes-py3.13",
 ]
 
 TERRAFORM_ALWAYS = {
@@ -80,7 +84,7 @@ TERRAFORM_ALWAYS = {
 TERRAFORM_BY_RUN_CONFIG = {
     "ecs": {"ecr.tf", "deploy_role.tf", "task_role.tf"},
     "docker": {"ecr.tf", "deploy_role.tf"},
-    "kubernetes": set(),
+    "kubernetes": {"irsa.tf"},
     "local": set(),
 }
 ACTION_PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
@@ -208,10 +212,14 @@ def test_terraform_parses_and_has_the_files_of_its_run_config(baked, bake_id: st
     terraform = load_terraform(folder)
 
     scheduled = {"schedule.tf"} if answers["orchestrator"] == "none" else set()
-    per_run_cluster = answers["executor"] == "dask_cluster" and answers["run_config"] == "ecs"
-    dask = {"dask.tf"} if per_run_cluster else set()
+    # An ECS agent starts the runs unless EventBridge Scheduler does.
+    agent = {"ecs_agent.tf"} if answers["run_config"] == "ecs" and not scheduled else set()
+    dask = {
+        ("ecs", "dask_cluster"): {"dask.tf"},
+        ("kubernetes", "dask_cluster"): {"dask_irsa.tf"},
+    }.get((answers["run_config"], answers["executor"]), set())
     assert set(terraform) == TERRAFORM_ALWAYS | TERRAFORM_BY_RUN_CONFIG[answers["run_config"]] | (
-        scheduled | dask
+        scheduled | agent | dask
     )
 
 
@@ -380,7 +388,14 @@ def test_the_image_repository_exists_only_where_an_image_is_pulled_from_ecr(
     else:
         assert not any(kind.startswith("aws_ecr") for kind, _ in resources)
     if run_config == "ecs":
-        expected_outputs.add("task_role_arn")
+        expected_outputs |= {
+            "task_role_arn",
+            "execution_role_arn",
+            "ecs_agent_policy_arn",
+            "ecs_cluster_arn",
+        }
+    if run_config == "kubernetes":
+        expected_outputs |= {"flow_role_arn", "kubernetes_namespace"}
     assert outputs == expected_outputs
 
 
@@ -436,6 +451,7 @@ def test_the_schedule_starts_the_task_definition_that_runs_the_flow(baked) -> No
     }
     outputs = {name for (name,) in blocks(terraform, "output")}
     assert {"schedule_name", "log_group_name", "task_role_arn", "deploy_role_arn"} <= outputs
+    assert {"ecs_cluster_arn", "run_task_network_configuration"} <= outputs  # "run it now"
 
 
 def test_free_text_round_trips_through_hcl(baked) -> None:
@@ -691,9 +707,7 @@ def test_deploy_md_names_exactly_the_settings_and_outputs_that_exist(baked, bake
     listed = set(re.findall(r"^\| `([A-Z_]+)` \| (?:secret|variable) \|", guide, re.MULTILINE))
     assert "SENTRY_AUTH_TOKEN" in settings
     assert listed == settings, "DEPLOY.md's table and deploy.yml's settings differ"
-    named_outputs = set(re.findall(r"output -raw (\w+)", guide))
-    named_outputs |= set(re.findall(r"`(\w+)` output", guide))
-    named_outputs |= set(re.findall(r"<(\w+) output", guide))
+    named_outputs = {name for name, _ in outputs_named_in(guide)}
     assert named_outputs <= outputs, f"not Terraform outputs: {named_outputs - outputs}"
     steps = re.findall(r"^## (\d+)\. ", guide, re.MULTILINE)
     assert steps == [str(number) for number in range(1, len(steps) + 1)] and len(steps) >= 5
@@ -837,3 +851,199 @@ def test_the_dask_rbac_manifest_is_valid_kubernetes(baked) -> None:
     for document in yaml.safe_load_all(manifest.read_text()):
         kubernetes_validate.validate(document, "1.30", strict=True)
     assert not (baked("kubernetes-py3.13") / "dask-rbac.yaml").exists()
+
+
+# Issue 23: every deploy path complete on paper
+
+
+def outputs_named_in(guide: str) -> list[tuple[str, int]]:
+    """(output name, position) of every Terraform output DEPLOY.md names."""
+    patterns = (
+        r"output -(?:raw|json) (\w+)",
+        r"`(\w+)` output",
+        r"<(\w+) output",
+    )
+    return sorted(
+        (match.group(1), match.start())
+        for pattern in patterns
+        for match in re.finditer(pattern, guide)
+    )
+
+
+@pytest.mark.parametrize("bake_id", COMBINATION_BAKES + DEPLOY_BAKES)
+def test_deploy_md_names_each_output_after_the_apply_that_makes_it(baked, bake_id: str) -> None:
+    guide = (baked(bake_id) / "DEPLOY.md").read_text()
+    outputs = {name for (name,) in blocks(load_terraform(baked(bake_id) / "terraform"), "output")}
+    apply_at = guide.index("\nterraform apply\n")
+
+    named = outputs_named_in(guide)
+    early = sorted({name for name, at in named if at < apply_at})
+    assert not early, f"DEPLOY.md names {early} before the step that applies the Terraform"
+    assert {name for name, _ in named} <= outputs
+    # Step 2 is the one that applies it: no earlier step can have its outputs.
+    steps = [match.start() for match in re.finditer(r"^## \d+\. ", guide, re.MULTILINE)]
+    assert steps[1] < apply_at < steps[2]
+
+
+AGENT_COMMAND = {
+    "ecs": "prefect agent ecs start",
+    "kubernetes": "prefect agent kubernetes install",
+    "docker": "prefect agent docker start",
+    "local": "prefect agent local start",
+}
+
+
+@pytest.mark.parametrize("bake_id", COMBINATION_BAKES + DEPLOY_BAKES)
+def test_deploy_md_starts_the_agent_of_its_run_config(baked, bake_id: str) -> None:
+    answers = answers_of(bake_id)
+    guide = (baked(bake_id) / "DEPLOY.md").read_text()
+    commands = set(re.findall(r"prefect agent \w+ \w+", guide))
+
+    if answers["orchestrator"] == "none":
+        assert not commands  # EventBridge Scheduler starts the runs
+        assert "aws ecs run-task" in guide  # and a run can start by hand
+        return
+    assert commands == {AGENT_COMMAND[answers["run_config"]]}
+    assert "--label production" in guide
+
+
+def test_the_scheduler_may_decrypt_its_own_schedule_key(baked) -> None:
+    terraform = load_terraform(baked("none-ecs-py3.13") / "terraform")
+    resources = blocks(terraform, "resource")
+    documents = blocks(terraform, "data")
+    schedule = resources[("aws_scheduler_schedule", "flow")]
+
+    key = schedule["kms_key_arn"]
+    assert key == "${aws_kms_key.schedule.arn}"
+    # The key policy leaves access to IAM policies, so the role's policy is enough.
+    key_policy = resources[("aws_kms_key", "schedule")]["policy"]
+    assert "AccountAdministersKeyThroughIam" in key_policy and ":root" in key_policy
+    assert resources[("aws_kms_key", "schedule")]["enable_key_rotation"] is True
+    # The role the schedule starts its target with ...
+    assert schedule["target"][0]["role_arn"] == "${aws_iam_role.scheduler.arn}"
+    policy = resources[("aws_iam_role_policy", "scheduler")]
+    assert policy["role"] == "${aws_iam_role.scheduler.id}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.scheduler.json}"
+    # ... may decrypt with that key, and with no other.
+    decrypting = [
+        statement
+        for statement in documents[("aws_iam_policy_document", "scheduler")]["statement"]
+        if any("kms:" in action for action in statement["actions"])
+    ]
+    assert [(s["actions"], s["resources"]) for s in decrypting] == [(['"kms:Decrypt"'], [key])]
+    # The key encrypts the schedule only: the flow's logs keep a key of their own.
+    keys_used = {
+        value
+        for (kind, _), body in resources.items()
+        for name, value in body.items()
+        if name in {"kms_key_arn", "kms_key_id", "key_id"} and "aws_kms_key.schedule" in str(value)
+    }
+    assert keys_used == {key}
+
+
+def trust_conditions(document: dict) -> dict[str, tuple[str, list[str]]]:
+    [statement] = document["statement"]
+    return {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+
+
+IRSA_ROLES = {
+    # (role, its trust document, the local naming its service account)
+    "flow": ("flow_service_account", "flow_service_account_trust", "flow_service_account"),
+    "dask": (
+        "dask_worker_service_account",
+        "dask_worker_service_account_trust",
+        "dask_worker_service_account",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "bake_id, roles",
+    [
+        ("kubernetes-py3.13", ["flow"]),
+        ("cloud-kubernetes-py3.13", ["flow"]),
+        ("dask-kubernetes-py3.13", ["flow", "dask"]),
+        ("answers-cloud-kubernetes-dask_cluster-py3.13", ["flow", "dask"]),
+    ],
+)
+def test_each_irsa_role_trusts_exactly_one_service_account_and_reads_the_dsn(
+    baked, bake_id: str, roles: list[str]
+) -> None:
+    project = baked(bake_id)
+    terraform = load_terraform(project / "terraform")
+    resources, documents = blocks(terraform, "resource"), blocks(terraform, "data")
+    locals_ = locals_of(terraform)
+    variables = blocks(terraform, "variable")
+    namespace = hcl_literal(variables[("kubernetes_namespace",)]["default"])
+    provider = documents[("aws_iam_openid_connect_provider", "eks")]
+    assert provider["url"] == "${data.aws_eks_cluster.flow.identity[0].oidc[0].issuer}"
+    issuer = locals_["eks_oidc_issuer"]
+    assert "data.aws_eks_cluster.flow.identity[0].oidc[0].issuer" in issuer
+    run_config = project / "src/daily_sales_report/deployment/run_config.py"
+    accounts = {"flow": python_constant(run_config, "SERVICE_ACCOUNT")}
+    if "dask" in roles:
+        manifests = list(yaml.safe_load_all((project / "dask-rbac.yaml").read_text()))
+        [worker_account] = [m for m in manifests if m["kind"] == "ServiceAccount"]
+        accounts["dask"] = worker_account["metadata"]["name"]
+        assert worker_account["metadata"]["namespace"] == namespace
+        binding = next(m for m in manifests if m["kind"] == "RoleBinding")
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": accounts["flow"], "namespace": namespace}
+        ]
+        dask_cluster = project / "src/daily_sales_report/deployment/dask_cluster.py"
+        assert python_constant(dask_cluster, "DEFAULT_WORKER_SERVICE_ACCOUNT") == accounts["dask"]
+    else:
+        assert not any(name.startswith("dask") for (name,) in blocks(terraform, "output"))
+
+    for role in roles:
+        role_name, trust_name, account_local = IRSA_ROLES[role]
+        trust = documents[("aws_iam_policy_document", trust_name)]
+        [statement] = trust["statement"]
+        assert statement["actions"] == ['"sts:AssumeRoleWithWebIdentity"']
+        assert statement["principals"] == [
+            {
+                "type": '"Federated"',
+                "identifiers": ["${data.aws_iam_openid_connect_provider.eks.arn}"],
+                "__is_block__": True,
+            }
+        ]
+        account = hcl_literal(locals_[account_local])
+        assert account == accounts[role] and account != "default"
+        assert trust_conditions(trust) == {
+            '"${local.eks_oidc_issuer}:sub"': (
+                '"StringEquals"',
+                [
+                    f'"system:serviceaccount:${{var.kubernetes_namespace}}:${{local.{account_local}}}"'
+                ],
+            ),
+            '"${local.eks_oidc_issuer}:aud"': ('"StringEquals"', ['"sts.amazonaws.com"']),
+        }
+        assert resources[("aws_iam_role", role_name)]["assume_role_policy"] == (
+            f"${{data.aws_iam_policy_document.{trust_name}.json}}"
+        )
+        attachment = resources[("aws_iam_role_policy_attachment", role_name)]
+        assert attachment["role"] == f"${{aws_iam_role.{role_name}.name}}"
+        assert attachment["policy_arn"] == "${aws_iam_policy.flow.arn}"
+
+
+def test_the_ecs_agent_may_start_the_flow_runs_and_nothing_more(baked) -> None:
+    terraform = load_terraform(baked("ecs-py3.13") / "terraform")
+    document = blocks(terraform, "data")[("aws_iam_policy_document", "ecs_agent")]
+    grants = {
+        action: statement for statement in document["statement"] for action in statement["actions"]
+    }
+
+    # What Prefect 1.4.1's ECSAgent.deploy_flow calls, and iam:PassRole for the roles.
+    assert set(grants) == {
+        '"ecs:RegisterTaskDefinition"',
+        '"ecs:DeregisterTaskDefinition"',
+        '"ecs:TagResource"',
+        '"ecs:RunTask"',
+        '"iam:PassRole"',
+    }
+    run_task = grants['"ecs:RunTask"']
+    assert run_task["condition"][0]["values"] == ["${var.ecs_cluster_arn}"]
+    assert grants['"iam:PassRole"']["resources"] == [
+        "${aws_iam_role.task.arn}",
+        "${aws_iam_role.execution.arn}",
+    ]

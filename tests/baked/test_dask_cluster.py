@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set, Tuple
@@ -19,9 +20,11 @@ from typing import Any, Dict, Iterator, List, Set, Tuple
 import dask
 import pytest
 import sentry_sdk
+import yaml
 from distributed import Client, LocalCluster
 from distributed.core import Status
 from prefect.executors import LocalExecutor
+from prefect.utilities.importtools import import_object
 
 from .fixtures import DSN_PARAMETER, REGION, outcome, use_monitoring
 from .project import PACKAGE, PROJECT, TEMPLATE_DIR, SentryEndpoint, module
@@ -228,13 +231,66 @@ def test_a_kubernetes_cluster_gets_the_same_and_its_namespace() -> None:
 
     cluster_class, kwargs, adapt = cluster_spec(read_settings(environ, flow_image=IMAGE))
 
-    assert cluster_class == "dask_kubernetes.operator.KubeCluster"
+    assert import_object(cluster_class) is dask_cluster.kubernetes_cluster
     assert kwargs["image"] == "ghcr.io/org/flow:feedbeef"  # DASK_IMAGE wins
     assert kwargs["namespace"] == "flows"
     assert kwargs["n_workers"] == 1
     assert adapt == {"minimum": 1, "maximum": 6}
     assert kwargs["env"]["SENTRY_DSN_SSM_PARAMETER_NAME"] == DSN_PARAMETER
     assert "SENTRY_DSN" not in kwargs["env"] and "secret-key" not in repr(kwargs)
+
+
+def worker_service_account_of_the_manifest() -> str:
+    """The service account dask-rbac.yaml creates for the workers (Kubernetes bakes)."""
+    manifests = list(yaml.safe_load_all((PROJECT / "dask-rbac.yaml").read_text()))
+    [account] = [item for item in manifests if item["kind"] == "ServiceAccount"]
+    return account["metadata"]["name"]
+
+
+def test_the_kubernetes_workers_run_as_their_own_service_account(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Never the namespace's `default`: the workers' AWS role must be theirs alone."""
+    made: Dict[str, Any] = {}
+
+    def make_cluster_spec(name: str, **kwargs: Any) -> Dict[str, Any]:
+        # The shape of dask_kubernetes.operator.make_cluster_spec's resource (2024.5-2026.3).
+        made["arguments"] = {"name": name, **kwargs}
+        pod = {"containers": [{"name": "worker", "image": kwargs["image"]}]}
+        return {
+            "apiVersion": "kubernetes.dask.org/v1",
+            "kind": "DaskCluster",
+            "metadata": {"name": name},
+            "spec": {"worker": {"replicas": kwargs["n_workers"], "spec": pod}, "scheduler": {}},
+        }
+
+    def kube_cluster(**kwargs: Any) -> str:
+        made["cluster"] = kwargs
+        return "cluster"
+
+    operator = types.ModuleType("dask_kubernetes.operator")
+    operator.make_cluster_spec = make_cluster_spec
+    operator.KubeCluster = kube_cluster
+    monkeypatch.setitem(sys.modules, "dask_kubernetes", types.ModuleType("dask_kubernetes"))
+    monkeypatch.setitem(sys.modules, "dask_kubernetes.operator", operator)
+    environ = {**FLOW_SETTINGS, "DASK_CLUSTER": "kubernetes", "DASK_KUBERNETES_NAMESPACE": "flows"}
+    settings = read_settings(environ, flow_image=IMAGE)
+
+    cluster_class, kwargs, _ = cluster_spec(settings)
+    assert import_object(cluster_class)(**kwargs) == "cluster"
+
+    spec = made["cluster"]["custom_cluster_spec"]
+    worker_account = spec["spec"]["worker"]["spec"]["serviceAccountName"]
+    assert worker_account == settings.worker_service_account
+    assert worker_account not in ("", "default")
+    if (PROJECT / "dask-rbac.yaml").exists():
+        assert worker_account == worker_service_account_of_the_manifest()
+    assert made["cluster"]["namespace"] == "flows"
+    assert made["cluster"]["shutdown_on_close"] is True
+    assert made["arguments"]["image"] == IMAGE
+    assert spec["metadata"]["name"].startswith("dask-")
+    override = {**environ, "DASK_KUBERNETES_SERVICE_ACCOUNT": "team-dask"}
+    assert read_settings(override, flow_image=IMAGE).worker_service_account == "team-dask"
 
 
 @pytest.mark.parametrize(
