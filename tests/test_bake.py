@@ -63,6 +63,7 @@ ALWAYS = {
 }
 TERRAFORM = {
     "terraform/alerts.tf",
+    "terraform/crons.tf",
     "terraform/iam.tf",
     "terraform/main.tf",
     "terraform/outputs.tf",
@@ -103,6 +104,8 @@ EXECUTOR_CLASS = {
     "local_dask": "LocalDaskExecutor",
     "dask_cluster": "DaskExecutor",
 }
+# What a flow with a schedule and Sentry Crons adds: its monitor's settings.
+CRONS_MONITOR = {f"{PACKAGE}/deployment/sentry_crons.json"}
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")  # GitHub's ${{ }} is not Jinja
 
 
@@ -116,9 +119,16 @@ def test_the_project_has_exactly_the_files_of_its_choices(bake: Bake, answers: d
     dask = set()
     if result.context["executor"] == "dask_cluster":
         dask = DASK_CLUSTER | DASK_CLUSTER_BY_RUN_CONFIG.get(run_config, set())
+    monitored = result.context["schedule"].strip() and result.context["sentry_crons"]
+    crons = CRONS_MONITOR if monitored else set()
     assert (
         project_files(result.project_path)
-        == ALWAYS | TERRAFORM | BY_RUN_CONFIG[run_config] | BY_ORCHESTRATOR[orchestrator] | dask
+        == ALWAYS
+        | TERRAFORM
+        | BY_RUN_CONFIG[run_config]
+        | BY_ORCHESTRATOR[orchestrator]
+        | dask
+        | crons
     )
 
 

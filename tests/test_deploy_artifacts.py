@@ -68,6 +68,7 @@ CHECKOV_BAKES = [
 
 TERRAFORM_ALWAYS = {
     "alerts.tf",
+    "crons.tf",
     "iam.tf",
     "main.tf",
     "outputs.tf",
@@ -304,7 +305,7 @@ def test_the_slack_alert_watches_the_project_and_shows_where_errors_come_from(ba
 
     assert data[("sentry_organization_integration", "slack")]["provider_key"] == '"slack"'
     assert ("sentry_project_error_monitor", "flow") in data
-    assert alert["monitor_ids"] == ["${data.sentry_project_error_monitor.flow.id}"]
+    assert "data.sentry_project_error_monitor.flow.id" in alert["monitor_ids"]
     assert alert["environment"] == "${local.environment}"
     triggers = {key for condition in alert["trigger_conditions"] for key in condition}
     assert triggers == {"first_seen_event", "regression_event", "reappeared_event"}

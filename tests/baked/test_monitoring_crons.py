@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import json
 import re
+from pathlib import Path
 
 import pendulum
 import prefect
@@ -17,7 +19,7 @@ from prefect.schedules import CronSchedule, IntervalSchedule, Schedule, adjustme
 from prefect.schedules.clocks import CronClock, DatesClock, IntervalClock
 
 from .fixtures import monitoring_warnings
-from .project import SentryEndpoint, module
+from .project import ANSWERS, SentryEndpoint, module
 
 deployment = module("deployment")
 project_flow = module("flow")
@@ -50,7 +52,8 @@ def test_a_scheduled_run_checks_in_when_it_starts_and_when_it_ends(
     started, ended = monitoring_env.check_ins(expected=2)
     assert (started["status"], ended["status"]) == ("in_progress", status)
     assert started["check_in_id"] == ended["check_in_id"]
-    assert started["monitor_slug"] == ended["monitor_slug"] == crons.monitor_slug("Daily Sales Report")
+    assert started["monitor_slug"] == ended["monitor_slug"]
+    assert started["monitor_slug"] == crons.monitor_slug("Daily Sales Report")
     assert ended["duration"] >= 0
     assert started["environment"] == "test"
     assert started["monitor_config"] == {
@@ -314,3 +317,95 @@ def test_an_interval_schedule_is_monitored_as_an_interval(monitoring_env: Sentry
 
     started, _ = monitoring_env.check_ins(expected=2)
     assert started["monitor_config"]["schedule"] == {"type": "interval", "value": 2, "unit": "hour"}
+
+
+# One source of truth: deployment/sentry_crons.json, which terraform/crons.tf reads too.
+
+
+def test_the_project_checks_in_with_exactly_the_monitor_of_its_settings_file(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    settings_file = deployment.SENTRY_CRONS_SETTINGS
+    with MonitoredFlow(
+        "Any name", schedule=deployment.SCHEDULE, sentry_crons=deployment.SENTRY_CRONS
+    ) as flow:
+        succeed()
+
+    flow.run(run_on_schedule=False)
+    sentry_sdk.flush()
+
+    monitored = bool(ANSWERS["schedule"].strip()) and ANSWERS["sentry_crons"]
+    assert settings_file.exists() is monitored
+    if not monitored:  # terraform/crons.tf creates no monitor either
+        assert deployment.SENTRY_CRONS is ANSWERS["sentry_crons"]
+        assert monitoring_env.check_ins(timeout=0.2) == []
+        return
+    settings = json.loads(settings_file.read_text(encoding="utf-8"))
+    started, ended = monitoring_env.check_ins(expected=2)
+    slug = settings.pop("slug")
+    for check_in in (started, ended):
+        assert (check_in["monitor_slug"], check_in["monitor_config"]) == (slug, settings)
+    assert settings["schedule"] == {"type": "crontab", "value": deployment.SCHEDULE_CRON}
+
+
+def test_a_flow_whose_schedule_is_not_its_monitor_s_says_so_and_still_checks_in(
+    monitoring_env: SentryEndpoint, caplog: pytest.LogCaptureFixture
+) -> None:
+    monitor = crons.CronsMonitor(slug="nightly", config=crons.monitor_config(DAILY)[0])
+    every_hour = CronSchedule("0 * * * *")
+    with MonitoredFlow("Moved", schedule=every_hour, sentry_crons=monitor) as flow:
+        succeed()
+
+    flow.run(run_on_schedule=False)
+    sentry_sdk.flush()
+
+    [warning] = monitoring_warnings(caplog, "Sentry Crons")
+    assert "'0 * * * *' in UTC is not the monitor's '0 6 * * *' in UTC" in warning
+    started, ended = monitoring_env.check_ins(expected=2)
+    assert started["monitor_slug"] == ended["monitor_slug"] == "nightly"
+    assert started["monitor_config"]["schedule"]["value"] == "0 6 * * *"
+
+
+GOOD_SETTINGS = {
+    "slug": "daily-sales-report",
+    "schedule": {"type": "crontab", "value": "0 6 * * *"},
+    "timezone": "UTC",
+    "checkin_margin": 10,
+    "max_runtime": 120,
+    "failure_issue_threshold": 1,
+    "recovery_threshold": 1,
+}
+
+
+def test_a_settings_file_becomes_the_monitor_the_check_ins_send(tmp_path: Path) -> None:
+    path = tmp_path / "sentry_crons.json"
+    path.write_text(json.dumps(GOOD_SETTINGS), encoding="utf-8")
+
+    monitor = crons.CronsMonitor.read(path)
+
+    assert monitor.slug == "daily-sales-report"
+    assert monitor.config == {key: GOOD_SETTINGS[key] for key in GOOD_SETTINGS if key != "slug"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("slug", "Daily Sales"),
+        ("slug", "x" * 51),
+        ("schedule", {"type": "interval", "value": 1, "unit": "day"}),
+        ("schedule", {"type": "crontab", "value": "0 6 * *"}),
+        ("timezone", ""),
+        ("checkin_margin", 0),
+        ("max_runtime", "120"),
+        ("failure_issue_threshold", True),
+        ("recovery_threshold", None),
+    ],
+)
+def test_a_wrong_settings_file_names_the_field_and_the_fix(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    path = tmp_path / "sentry_crons.json"
+    path.write_text(json.dumps({**GOOD_SETTINGS, field: value}), encoding="utf-8")
+
+    with pytest.raises(ValueError, match=rf"sentry_crons.json: {field}(\.value)? is .* - write "):
+        crons.CronsMonitor.read(path)
