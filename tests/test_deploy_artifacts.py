@@ -432,7 +432,7 @@ def test_free_text_round_trips_through_hcl(baked) -> None:
     assert hcl_literal(resources[("sentry_project", "flow")]["name"]) == HOSTILE["project_name"]
     assert (
         hcl_literal(resources[("sentry_alert", "slack")]["name"])
-        == HOSTILE["project_name"] + " errors to Slack"
+        == HOSTILE["project_name"] + " errors and missed runs to Slack"
     )
 
 
