@@ -290,8 +290,9 @@ def test_a_monitor_slug_reads_as_the_flow_name() -> None:
         Schedule(clocks=[IntervalClock(datetime.timedelta(seconds=90))]),
         Schedule(clocks=[DatesClock([pendulum.datetime(2030, 1, 1)])]),
         Schedule(clocks=[CronClock("0 6 1 * 1", day_or=False)]),
+        Schedule(clocks=[CronClock("0 6 * * *", end_date=pendulum.datetime(2030, 1, 1))]),
     ],
-    ids=["filters", "adjustments", "two-clocks", "seconds-interval", "dates", "day_and"],
+    ids=["filters", "adjustments", "two-clocks", "seconds-interval", "dates", "day_and", "ends"],
 )
 def test_a_schedule_sentry_crons_cannot_express_warns_and_does_not_check_in(
     monitoring_env: SentryEndpoint, caplog: pytest.LogCaptureFixture, schedule: Schedule
@@ -409,3 +410,17 @@ def test_a_wrong_settings_file_names_the_field_and_the_fix(
 
     with pytest.raises(ValueError, match=rf"sentry_crons.json: {field}(\.value)? is .* - write "):
         crons.CronsMonitor.read(path)
+
+
+def test_each_scheduled_run_of_one_flow_run_context_has_its_own_check_in() -> None:
+    """`flow.run()` on its schedule keeps one flow_run_id for every scheduled run it
+    starts: the scheduled start tells them apart, and stays the same while tasks retry."""
+    six, seven = pendulum.datetime(2026, 1, 1, 6), pendulum.datetime(2026, 1, 1, 7)
+    with prefect.context(flow_run_id="run", scheduled_start_time=six):
+        first = crons.run_check_in_id("daily")
+        again = crons.run_check_in_id("daily")
+    with prefect.context(flow_run_id="run", scheduled_start_time=seven):
+        second = crons.run_check_in_id("daily")
+
+    assert first == again != second
+    assert len({first, second, crons.run_check_in_id("daily")}) == 3  # outside any run
