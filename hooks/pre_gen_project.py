@@ -46,6 +46,8 @@ SCHEDULED_WITHOUT_BACKEND = ("ecs",)
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 
 SENTRY_SLUG = re.compile(r"^(?![0-9]+$)[a-z0-9][a-z0-9_-]{0,49}$")
+# A monitor slug that Sentry keeps as it is: it slugifies the others (merging dashes).
+SENTRY_MONITOR_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
@@ -230,6 +232,23 @@ def check_flow_slug_is_not_dependency(answers: Answers) -> str | None:
         "flow_slug",
         f"{slug!r} is the name of a package the project depends on",
         "add a word to it, e.g. flow_slug=" + slug + "_flow",
+    )
+
+
+@reads("flow_slug")
+def check_flow_slug_makes_sentry_slugs(answers: Answers) -> str | None:
+    slug = text(answers, "flow_slug")
+    sentry_slug = slug.replace("_", "-")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", slug) or (
+        len(sentry_slug) <= 50 and SENTRY_MONITOR_SLUG.fullmatch(sentry_slug)
+    ):
+        return None  # check_flow_slug_is_identifier speaks for the first case
+    return error(
+        "flow_slug",
+        f"{slug!r} names the Sentry project and its Crons monitor {sentry_slug!r}, and Sentry "
+        "takes only up to 50 letters and digits with single dashes between them",
+        "drop leading, trailing and doubled underscores and keep it to 50 characters, "
+        "e.g. flow_slug=sales_report",
     )
 
 
@@ -427,6 +446,7 @@ FLOW_SLUG_RULES: tuple[Rule, ...] = (
     check_flow_slug_is_not_keyword,
     check_flow_slug_is_not_stdlib,
     check_flow_slug_is_not_dependency,
+    check_flow_slug_makes_sentry_slugs,
 )
 
 RULES: tuple[Rule, ...] = (

@@ -66,6 +66,7 @@ ALWAYS = {
 TERRAFORM = {
     "terraform/alerts.tf",
     "terraform/backend.tf",
+    "terraform/crons.tf",
     "terraform/iam.tf",
     "terraform/main.tf",
     "terraform/outputs.tf",
@@ -111,6 +112,8 @@ EXECUTOR_CLASS = {
     "local_dask": "LocalDaskExecutor",
     "dask_cluster": "DaskExecutor",
 }
+# What a flow with a schedule and Sentry Crons adds: its monitor's settings.
+CRONS_MONITOR = {f"{PACKAGE}/deployment/sentry_crons.json"}
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")  # GitHub's ${{ }} is not Jinja
 
 
@@ -125,6 +128,8 @@ def test_the_project_has_exactly_the_files_of_its_choices(bake: Bake, answers: d
     if result.context["executor"] == "dask_cluster":
         dask = DASK_CLUSTER | DASK_CLUSTER_BY_RUN_CONFIG.get(run_config, set())
     agent = ECS_AGENT if run_config == "ecs" and orchestrator != "none" else set()
+    monitored = result.context["schedule"].strip() and result.context["sentry_crons"]
+    crons = CRONS_MONITOR if monitored else set()
     assert (
         project_files(result.project_path)
         == ALWAYS
@@ -133,6 +138,7 @@ def test_the_project_has_exactly_the_files_of_its_choices(bake: Bake, answers: d
         | BY_ORCHESTRATOR[orchestrator]
         | dask
         | agent
+        | crons
     )
 
 

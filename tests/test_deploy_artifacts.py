@@ -73,6 +73,7 @@ CHECKOV_BAKES = [
 TERRAFORM_ALWAYS = {
     "alerts.tf",
     "backend.tf",
+    "crons.tf",
     "iam.tf",
     "main.tf",
     "outputs.tf",
@@ -326,7 +327,7 @@ def test_the_slack_alert_watches_the_project_and_shows_where_errors_come_from(ba
 
     assert data[("sentry_organization_integration", "slack")]["provider_key"] == '"slack"'
     assert ("sentry_project_error_monitor", "flow") in data
-    assert alert["monitor_ids"] == ["${data.sentry_project_error_monitor.flow.id}"]
+    assert "data.sentry_project_error_monitor.flow.id" in alert["monitor_ids"]
     assert alert["environment"] == "${local.environment}"
     triggers = {key for condition in alert["trigger_conditions"] for key in condition}
     assert triggers == {"first_seen_event", "regression_event", "reappeared_event"}
@@ -461,7 +462,7 @@ def test_free_text_round_trips_through_hcl(baked) -> None:
     assert hcl_literal(resources[("sentry_project", "flow")]["name"]) == HOSTILE["project_name"]
     assert (
         hcl_literal(resources[("sentry_alert", "slack")]["name"])
-        == HOSTILE["project_name"] + " errors to Slack"
+        == HOSTILE["project_name"] + " errors and missed runs to Slack"
     )
 
 

@@ -41,6 +41,10 @@ REJECTED = [
     pytest.param({"flow_slug": "prefect"}, "flow_slug", id="flow_slug-dependency"),
     pytest.param({"flow_slug": "sentry_sdk"}, "flow_slug", id="flow_slug-dependency-sentry"),
     pytest.param({"flow_slug": "tests"}, "flow_slug", id="flow_slug-tests-package"),
+    pytest.param({"flow_slug": "_sales"}, "flow_slug", id="flow_slug-leading-underscore"),
+    pytest.param({"flow_slug": "sales_"}, "flow_slug", id="flow_slug-trailing-underscore"),
+    pytest.param({"flow_slug": "sales__report"}, "flow_slug", id="flow_slug-doubled-underscore"),
+    pytest.param({"flow_slug": "s" * 51}, "flow_slug", id="flow_slug-longer-than-sentry-slugs"),
     pytest.param(
         {"project_name": " ", "flow_slug": "sales"}, "project_name", id="project_name-empty"
     ),

@@ -1,5 +1,6 @@
 # Every new, regressed or escalating issue in the flow's Sentry project goes to Slack,
-# with the tags that say where it came from.
+# with the tags that say where it came from: its errors, and the runs that its Sentry
+# Crons monitor (crons.tf) saw missed, failed or running too long.
 
 # The default error monitor Sentry creates with every project.
 data "sentry_project_error_monitor" "flow" {
@@ -15,9 +16,9 @@ data "sentry_organization_integration" "slack" {
 
 resource "sentry_alert" "slack" {
   organization      = local.sentry_organization
-  name              = {{ (cookiecutter.project_name ~ " errors to Slack") | hcl_string }}
+  name              = {{ (cookiecutter.project_name ~ " errors and missed runs to Slack") | hcl_string }}
   environment       = local.environment
-  monitor_ids       = [data.sentry_project_error_monitor.flow.id]
+  monitor_ids       = concat([data.sentry_project_error_monitor.flow.id], sentry_cron_monitor.flow[*].id)
   frequency_minutes = var.alert_frequency_minutes
 
   trigger_conditions = [

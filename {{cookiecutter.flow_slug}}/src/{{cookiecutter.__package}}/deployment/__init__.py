@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
 from prefect.schedules import CronSchedule, Schedule
 from prefect.storage import Module
 
+from ..monitoring.crons import CronsMonitor
 from .executor import EXECUTOR, RUN_CONFIG_ENV
 from .run_config import RUN_CONFIG
 
@@ -27,7 +29,7 @@ STORAGE = Module({{ (cookiecutter.__package ~ ".flow") | tojson }})
 
 # Cron expression in UTC; empty for a flow that only runs when asked to. With no Prefect
 # backend, EventBridge Scheduler starts the runs instead, and Sentry Crons reads it.
-SCHEDULE_CRON = {{ cookiecutter.schedule | trim | tojson }}
+SCHEDULE_CRON = {{ cookiecutter.__cron | tojson }}
 
 
 def schedule_from_cron(cron: str) -> Optional[Schedule]:
@@ -36,6 +38,11 @@ def schedule_from_cron(cron: str) -> Optional[Schedule]:
 
 SCHEDULE = schedule_from_cron(SCHEDULE_CRON)
 
-# Sentry Crons check-ins at the start and end of each run, so that Sentry reports runs
-# that were missed or crashed (monitoring/crons.py). Set by the answer `sentry_crons`.
-SENTRY_CRONS = {{ cookiecutter.sentry_crons is sameas true }}
+# The Sentry Crons monitor each run checks in with when it starts and ends, so that
+# Sentry reports the runs that were missed, failed or crashed (monitoring/crons.py). Its
+# settings file, baked for a scheduled flow with the answer `sentry_crons`, is also what
+# terraform/crons.tf creates the monitor from. Without it, the answer alone decides.
+SENTRY_CRONS_SETTINGS = Path(__file__).with_name("sentry_crons.json")
+SENTRY_CRONS: Union[CronsMonitor, bool] = {{ cookiecutter.sentry_crons is sameas true }}
+if SENTRY_CRONS_SETTINGS.exists():
+    SENTRY_CRONS = CronsMonitor.read(SENTRY_CRONS_SETTINGS)

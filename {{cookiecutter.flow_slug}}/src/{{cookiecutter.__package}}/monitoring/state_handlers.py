@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 import prefect
 import sentry_sdk
 from prefect import Flow, Task, task
-from prefect.engine.state import State, TriggerFailed
+from prefect.engine import signals
+from prefect.engine.runner import ENDRUN
+from prefect.engine.state import Failed, State, TriggerFailed
 from sentry_sdk.utils import event_from_exception
 
 from . import crons
@@ -47,7 +50,7 @@ def report_task_failure(task: Task, old_state: State, new_state: State) -> State
 
 
 def report_flow_failure(flow: Flow, old_state: State, new_state: State) -> State:
-    """Flow state handler: start Sentry; check in; report a failure that no task explains."""
+    """Flow state handler: start Sentry; report a failure that no task explains."""
     try:
         if init_sentry():
             handlers_report_failures()
@@ -55,10 +58,56 @@ def report_flow_failure(flow: Flow, old_state: State, new_state: State) -> State
                 report(new_state)
             if new_state.is_finished():
                 budget.report_overflow(str(prefect.context.get("flow_run_id", "")))
-            crons.check_in(flow, new_state, enabled=getattr(flow, "sentry_crons", True))
     except Exception as exc:  # a raising handler would fail the flow
         logger.warning("Sentry could not report flow %r: %s", flow.name, describe(exc))
     return new_state
+
+
+FlowStateHandler = Callable[[Flow, State, State], Optional[State]]
+
+
+def reported_when_raising(handler: FlowStateHandler) -> FlowStateHandler:
+    """The team's flow state handler, whose error still reaches Sentry.
+
+    Prefect fails the run when a flow state handler raises, and calls no other handler:
+    this one reports the error and closes the run's Crons check-in, then raises it again.
+    """
+
+    @functools.wraps(handler)
+    def guarded(flow: Flow, old_state: State, new_state: State) -> Optional[State]:
+        try:
+            return handler(flow, old_state, new_state)
+        except Exception as exc:
+            report_run_end(flow, state_after_raising(exc))
+            raise
+
+    return guarded
+
+
+def state_after_raising(exc: Exception) -> State:
+    """The state Prefect's Runner.handle_state_change gives a run whose handler raised."""
+    if isinstance(exc, (ENDRUN, signals.PrefectStateSignal)):
+        return exc.state
+    return Failed(f"Unexpected error while calling state handlers: {exc!r}", result=exc)
+
+
+def report_run_end(flow: Flow, state: State, warn: bool = False) -> None:
+    """Report a run that ends in `state` without passing the flow's other handlers."""
+    try:
+        if init_sentry():
+            handlers_report_failures()
+            if state.is_failed() and isinstance(state.result, BaseException):
+                report(state)
+            if state.is_finished():
+                crons.send_check_in(flow, state, warn=warn)
+    except Exception as exc:  # never hide the error that ended the run
+        logger.warning("Sentry could not report flow %r: %s", flow.name, describe(exc))
+
+
+def report_failed_start(flow: Flow, exc: Exception) -> None:
+    """Report a run that `Flow.run` refused to start, e.g. for a missing parameter."""
+    with prefect.context(flow_name=flow.name):
+        report_run_end(flow, Failed(f"The flow run could not start: {exc}", result=exc), warn=True)
 
 
 def handlers_report_failures() -> None:
@@ -99,7 +148,10 @@ class MonitoredFlow(Flow):
     """A `prefect.Flow` whose every task reports its final failure to Sentry.
 
     Tasks need no wiring: each task added to the flow gets `report_task_failure`.
-    `sentry_crons=False` turns off the Sentry Crons check-ins of a scheduled flow.
+    `sentry_crons` says which Sentry Crons monitor a scheduled flow's runs check in with
+    (monitoring/crons.py): a `crons.CronsMonitor`, True for one made from the flow's own
+    schedule, or False for none. The flow's own `state_handlers` run before the check-in,
+    so that it reports the state they leave.
     """
 
     def __init__(
@@ -107,12 +159,21 @@ class MonitoredFlow(Flow):
         name: str,
         *args: Any,
         state_handlers: Optional[list] = None,
-        sentry_crons: bool = True,
+        sentry_crons: Union[bool, crons.CronsMonitor] = True,
         **kwargs: Any,
     ):
-        handlers = [report_flow_failure, *(state_handlers or [])]
+        team_handlers = [reported_when_raising(handler) for handler in state_handlers or []]
+        handlers = [report_flow_failure, *team_handlers, crons.check_in]
         self.sentry_crons = sentry_crons
         super().__init__(name, *args, state_handlers=handlers, **kwargs)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """`Flow.run`; a run it refuses to start is reported, and checks in `error`."""
+        try:
+            return super().run(*args, **kwargs)
+        except Exception as exc:
+            report_failed_start(self, exc)
+            raise
 
     def add_task(self, task: Task) -> Task:
         if report_task_failure not in task.state_handlers:
