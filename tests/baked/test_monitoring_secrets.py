@@ -259,6 +259,8 @@ def test_a_flow_run_s_events_carry_none_of_an_earlier_run_s_log_lines(
     with MonitoredFlow("Two runs", state_handlers=[warn_of_the_token]) as flow:
         refuse.map(Parameter("api_token", default=["a", "b"]))  # mapped: 2 failures, 1 event
 
+    assert sentry_setup.init_sentry()
+    logging.getLogger("sales.flow").warning("before any run: %s", tokens[0])  # known to none
     for token in tokens:
         assert flow.run(parameters={"api_token": token}).is_failed()
     sentry_sdk.flush()
@@ -409,3 +411,29 @@ def test_secrets_in_other_forms_never_leave_a_flow_run(
     sent = b"".join(monitoring_env.bodies)
     fragments = ["slashed-token-3301", str(ACCOUNT_KEY), "8812", "4410", "secret-77"]
     assert [fragment for fragment in fragments if fragment.encode() in sent] == []
+
+
+def test_a_secret_that_starts_another_leaves_nothing_of_the_longer_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHORT_TOKEN", "prefix-token-12")
+    monkeypatch.setenv("LONG_TOKEN", "prefix-token-12-and-more-34")
+    event = {"extra": {"lines": ["a prefix-token-12-and-more-34 b prefix-token-12 c"]}}
+
+    assert scrub_event(event, {})["extra"]["lines"] == ["a [Filtered] b [Filtered] c"]
+
+
+def test_tags_are_scrubbed_before_they_are_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secret across the 200th character is filtered whole, not cut in half and kept;
+    a key is cut at 32 characters, and a newline becomes a space."""
+    monkeypatch.setenv("WAREHOUSE_TOKEN", ENV_TOKEN)
+    value = "x" * 190 + ENV_TOKEN + "y" * 20
+
+    key = "a_tag_name_of_forty_characters_in_width"
+
+    tags = scrub_event({"tags": {key: value, "line": "one\ntwo"}}, {})["tags"]
+
+    assert tags == {
+        key[:32]: ("x" * 190 + "[Filtered]" + "y" * 20)[:197] + "...",
+        "line": "one two",
+    }
