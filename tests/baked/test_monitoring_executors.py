@@ -7,12 +7,14 @@ before it can end. One Dask cluster of two worker processes serves the whole mod
 
 from __future__ import annotations
 
+import logging
 from typing import Iterator
 
 import pytest
 import sentry_sdk
 from distributed import LocalCluster
-from prefect import task
+from prefect import Parameter, Task, task, unmapped
+from prefect.engine.state import State
 from prefect.executors import DaskExecutor, Executor, LocalDaskExecutor, LocalExecutor
 
 from .fixtures import REGION, use_monitoring
@@ -22,6 +24,7 @@ from .sample_tasks import add_one, invert
 MonitoredFlow = module("monitoring").MonitoredFlow
 
 CLUSTER_DSN_PARAMETER = "/test/executors/sentry-dsn"
+EXECUTORS = ["local", "local-dask-threads", "local-dask-processes", "dask-cluster"]
 
 
 @task
@@ -44,6 +47,20 @@ def cluster(endpoint: SentryEndpoint, aws: str) -> Iterator[LocalCluster]:
             yield cluster
 
 
+@pytest.fixture(params=EXECUTORS)
+def executor(
+    request: pytest.FixtureRequest,
+    endpoint: SentryEndpoint,
+    cluster: LocalCluster,
+    aws: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Executor:
+    """Each executor in turn, monitoring on, the module's endpoint emptied."""
+    use_monitoring(monkeypatch, endpoint.dsn, aws, parameter=CLUSTER_DSN_PARAMETER)
+    endpoint.clear()
+    return make_executor(request.param, cluster)
+
+
 def make_executor(name: str, cluster: LocalCluster) -> Executor:
     if name == "dask-cluster":
         return DaskExecutor(address=cluster.scheduler_address)
@@ -55,19 +72,10 @@ def make_executor(name: str, cluster: LocalCluster) -> Executor:
 
 
 @pytest.mark.filterwarnings("ignore:Scheduler already contains a plugin:UserWarning")
-@pytest.mark.parametrize(
-    "executor", ["local", "local-dask-threads", "local-dask-processes", "dask-cluster"]
-)
 def test_every_executor_reports_the_same_events_with_the_same_tags(
-    endpoint: SentryEndpoint,
-    cluster: LocalCluster,
-    aws: str,
-    monkeypatch: pytest.MonkeyPatch,
-    executor: str,
+    endpoint: SentryEndpoint, executor: Executor
 ) -> None:
-    use_monitoring(monkeypatch, endpoint.dsn, aws, parameter=CLUSTER_DSN_PARAMETER)
-    endpoint.clear()
-    with MonitoredFlow("Every executor", executor=make_executor(executor, cluster)) as flow:
+    with MonitoredFlow("Every executor", executor=executor) as flow:
         add_one.map(invert.map([1, 0, 2, 0]))
         add_one(explode())
 
@@ -95,3 +103,100 @@ def test_every_executor_reports_the_same_events_with_the_same_tags(
         ("ZeroDivisionError", "invert", "3", "1", "Every executor", REGION, "test", "0123abc"),
     ]
     assert len({event["tags"]["flow_run_id"] for event in events}) == 1
+
+
+@task
+def warn_then_fail(number: int, api_token: str) -> None:
+    logging.getLogger("sales.api").warning("call %s refused %s", number, api_token)
+    raise ValueError(f"call {number} failed")
+
+
+@pytest.mark.filterwarnings("ignore:Scheduler already contains a plugin:UserWarning")
+def test_an_event_carries_the_log_lines_of_its_own_task_run_only(
+    endpoint: SentryEndpoint, executor: Executor
+) -> None:
+    """Four task runs per flow run on at most two threads or processes, two flow runs in one
+    process: each event has its own task run's warning, none of another's, and no token of
+    either run (the second run's scrubber does not know the first run's token)."""
+    tokens = ["first-run-token-1402", "second-run-token-2513"]
+    with MonitoredFlow("Own lines", executor=executor) as flow:
+        warn_then_fail.map([0, 1, 2, 3], unmapped(Parameter("api_token")))
+
+    for token in tokens:
+        assert flow.run(parameters={"api_token": token}).is_failed()
+    sentry_sdk.flush()
+
+    events = endpoint.events(expected=8)
+    for event in events:
+        lines = [
+            crumb["message"]
+            for crumb in event.get("breadcrumbs", {}).get("values", [])
+            if crumb.get("category") == "sales.api"
+        ]
+        assert lines == [f"call {event['tags']['map_index']} refused [Filtered]"]
+    sent = b"".join(endpoint.bodies)
+    assert [token for token in tokens if token.encode() in sent] == []
+
+
+def break_on_success(task: Task, old_state: State, new_state: State) -> State:
+    """The team's own state handler, with a bug."""
+    if new_state.is_successful():
+        raise RuntimeError(f"the handler of {task.name} broke")
+    return new_state
+
+
+@task(state_handlers=[break_on_success])
+def succeed(x: int) -> int:
+    return x
+
+
+@pytest.mark.filterwarnings("ignore:Scheduler already contains a plugin:UserWarning")
+def test_a_task_failed_by_its_own_state_handler_is_reported(
+    endpoint: SentryEndpoint, executor: Executor
+) -> None:
+    with MonitoredFlow("Broken handler", executor=executor) as flow:
+        succeed(1)
+        succeed(2)
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    events = endpoint.events(expected=2)
+    reported = sorted(
+        (
+            event["exception"]["values"][-1]["type"],
+            event["exception"]["values"][-1]["value"],
+            event["exception"]["values"][-1]["mechanism"]["handled"],
+            event["tags"]["task_slug"],
+        )
+        for event in events
+    )
+    assert reported == [
+        ("RuntimeError", "the handler of succeed broke", False, "succeed-1"),
+        ("RuntimeError", "the handler of succeed broke", False, "succeed-2"),
+    ]
+
+
+LONG_NAME = "load " + "the sales of every region and every day " * 6  # 245 characters
+
+
+@task(name=LONG_NAME)
+def long_named(x: int) -> float:
+    return 1 / x
+
+
+@pytest.mark.filterwarnings("ignore:Scheduler already contains a plugin:UserWarning")
+def test_tags_stay_within_sentry_s_limits(endpoint: SentryEndpoint, executor: Executor) -> None:
+    """Sentry drops a tag value over 200 characters and a tag key over 32: cut them."""
+    with MonitoredFlow("Long names", executor=executor) as flow:
+        long_named(0)
+
+    assert flow.run().is_failed()
+    sentry_sdk.flush()
+
+    [event] = endpoint.events(expected=1)
+    assert event["tags"]["task_name"] == LONG_NAME[:197] + "..."
+    assert event["tags"]["task_slug"].startswith(LONG_NAME[:100])
+    assert [key for key in event["tags"] if len(key) > 32] == []
+    assert [value for value in event["tags"].values() if len(value) > 200] == []

@@ -8,19 +8,25 @@ byte the endpoint received is searched for them.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
+from typing import Dict
+from urllib.parse import quote
 
 import prefect
 import pytest
 import sentry_sdk
-from prefect import Parameter, task
+from prefect import Flow, Parameter, task
+from prefect.engine.state import State
 from prefect.executors import LocalDaskExecutor, LocalExecutor
 from prefect.triggers import always_run
 
 from .project import SentryEndpoint, module
 
 MonitoredFlow = module("monitoring").MonitoredFlow
+budget = module("monitoring.budget")
 sentry_setup = module("monitoring.sentry_setup")
 scrub_event = module("monitoring.scrubbing").scrub_event
 
@@ -233,3 +239,201 @@ def test_the_scrubber_covers_every_part_of_an_event(monkeypatch: pytest.MonkeyPa
         "url": "mysql://[Filtered]@db/[Filtered]",
     }
     assert scrubbed["logentry"] == {"message": "%s", "params": ["[Filtered]"]}
+
+
+def warn_of_the_token(flow: Flow, old_state: State, new_state: State) -> State:
+    """A flow state handler of the team's, logging a parameter's secret as the run starts."""
+    if new_state.is_running():
+        token = prefect.context.parameters["api_token"]
+        logging.getLogger("sales.flow").warning("starting with %s", token)
+    return new_state
+
+
+def test_a_flow_run_s_events_carry_none_of_an_earlier_run_s_log_lines(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs in one process: the second run's scrubber does not know the first's token,
+    so the first run's warnings must not come along on the second run's events."""
+    monkeypatch.setenv(budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME, "1")
+    tokens = ["first-run-api-token-7311", "second-run-api-token-8422"]
+    with MonitoredFlow("Two runs", state_handlers=[warn_of_the_token]) as flow:
+        refuse.map(Parameter("api_token", default=["a", "b"]))  # mapped: 2 failures, 1 event
+
+    assert sentry_setup.init_sentry()
+    logging.getLogger("sales.flow").warning("before any run: %s", tokens[0])  # known to none
+    for token in tokens:
+        assert flow.run(parameters={"api_token": token}).is_failed()
+    sentry_sdk.flush()
+
+    events = monitoring_env.events(expected=4)
+    # Each run's count of the failures not sent is an event of the flow run itself.
+    summaries = [event for event in events if "failures" in event.get("contexts", {})]
+    assert len(summaries) == 2
+    for summary in summaries:
+        lines = [crumb.get("message") for crumb in summary["breadcrumbs"]["values"]]
+        assert [line for line in lines if line.startswith("starting with")] == [
+            "starting with [Filtered]"
+        ]
+    sent = b"".join(monitoring_env.bodies)
+    assert [token for token in tokens if token.encode() in sent] == []
+
+
+QUOTED_TOKEN = 'quoted"and\\slashed-token-3301'
+MYSQL_PWD = "mysql-pwd-value-8812"
+SHORT_PWD = "pwd-value-5521"
+URL_PASSWORD_ALONE = "p@ss-word-4410"
+WEBHOOK_PATH = "/services/T0001/B0002/webhook-path-secret-77"
+ACCOUNT_KEY = 90817263
+PIN = 4711
+
+
+def known_secret_forms() -> Dict[str, str]:
+    """Each form the scrubber guarantees to find (baked README, "What is never sent"), and
+    three it leaves alone: too short, not a word of its own, not a secret."""
+    return {
+        "verbatim": f"refused {QUOTED_TOKEN}",
+        "in JSON": json.dumps({"login": "etl", "secret": QUOTED_TOKEN}),
+        "repr of a KeyError": str(KeyError(QUOTED_TOKEN)),
+        "JSON in a KeyError": str(KeyError(json.dumps({"t": QUOTED_TOKEN}))),
+        "percent-encoded": f"?t={quote(QUOTED_TOKEN, safe='')}&x=1",
+        "base64": BASE64,
+        "inside base64": f"Authorization: Basic {BASIC}",
+        "inside URL-safe base64": URL_SAFE,
+        "MYSQL_PWD": f"access denied for {MYSQL_PWD}",
+        "pwd": f"access denied for {SHORT_PWD}",
+        "a number": f"account {ACCOUNT_KEY} refused",
+        "a short number": f"pin {PIN} refused",
+        "a URL's password alone": f"login with {URL_PASSWORD_ALONE} failed",
+        "the same, percent-encoded": f"login with {quote(URL_PASSWORD_ALONE)} failed",
+        "a webhook's path": f"Max retries exceeded with url: {WEBHOOK_PATH} (Caused by x)",
+        "too short": f"code {SHORT_CODE}",
+        "inside a longer number": f"order 1{PIN}2",
+        "no secret": "USE_LOCAL_SECRETS is true",
+    }
+
+
+BASE64 = base64.b64encode(QUOTED_TOKEN.encode()).decode()
+BASIC = base64.b64encode(f"etl:{QUOTED_TOKEN}".encode()).decode()
+URL_SAFE = base64.urlsafe_b64encode(f"xy{QUOTED_TOKEN}".encode()).decode()
+SHORT_CODE = "a1b"
+
+
+def base64_filtered(encoded: str, start: int) -> str:
+    """`encoded` with the characters that QUOTED_TOKEN alone decides filtered: base64 turns
+    each 6 bits into a character, and the token holds bits 8 * start to 8 * (start + n)."""
+    end = start + len(QUOTED_TOKEN.encode())
+    return encoded[: -(-8 * start // 6)] + "[Filtered]" + encoded[8 * end // 6 :]
+
+
+@pytest.fixture
+def secrets_in_other_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets where flows keep them: variables and parameters, none of them a string."""
+    monkeypatch.setenv("WAREHOUSE_TOKEN", QUOTED_TOKEN)
+    monkeypatch.setenv("MYSQL_PWD", MYSQL_PWD)
+    monkeypatch.setenv("pwd", SHORT_PWD)
+    monkeypatch.setenv("DATABASE_URL", f"mysql://etl:{quote(URL_PASSWORD_ALONE)}@db:3306/sales")
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", f"https://hooks.slack.com{WEBHOOK_PATH}")
+    monkeypatch.setenv("USE_LOCAL_SECRETS", "true")
+
+
+SECRET_NUMBERS = {
+    "account_key": ACCOUNT_KEY,
+    "login": {"pin_secret": PIN, "code_secret": SHORT_CODE},
+}
+
+
+@pytest.mark.usefixtures("secrets_in_other_forms")
+def test_known_secrets_are_filtered_in_every_form_the_readme_names() -> None:
+    forms = known_secret_forms()
+    event = {"extra": {"messages": list(forms.values())}}  # the labels would look secret
+
+    with prefect.context(parameters=SECRET_NUMBERS):
+        scrubbed = dict(zip(forms, scrub_event(event, {})["extra"]["messages"]))
+
+    assert scrubbed == {
+        "verbatim": "refused [Filtered]",
+        "in JSON": '{"login": "etl", "secret": "[Filtered]"}',
+        "repr of a KeyError": "'[Filtered]'",
+        "JSON in a KeyError": """'{"t": "[Filtered]"}'""",
+        "percent-encoded": "?t=[Filtered]&x=1",
+        "base64": base64_filtered(BASE64, 0),
+        "inside base64": f"Authorization: Basic {base64_filtered(BASIC, len('etl:'))}",
+        "inside URL-safe base64": base64_filtered(URL_SAFE, len("xy")),
+        "MYSQL_PWD": "access denied for [Filtered]",
+        "pwd": "access denied for [Filtered]",
+        "a number": "account [Filtered] refused",
+        "a short number": "pin [Filtered] refused",
+        "a URL's password alone": "login with [Filtered] failed",
+        "the same, percent-encoded": "login with [Filtered] failed",
+        "a webhook's path": "Max retries exceeded with url: [Filtered] (Caused by x)",
+        "too short": f"code {SHORT_CODE}",
+        "inside a longer number": f"order 1{PIN}2",
+        "no secret": "USE_LOCAL_SECRETS is true",
+    }
+
+
+@task
+def leak_in_other_forms(account_key: int, login: dict) -> None:
+    logging.getLogger("sales.db").warning(
+        "account %s, pin %s, password %s", account_key, login["pin_secret"], URL_PASSWORD_ALONE
+    )
+    settings = json.loads(json.dumps({"token": os.environ["WAREHOUSE_TOKEN"]}))
+    raise KeyError(json.dumps(settings) + f" {MYSQL_PWD} {WEBHOOK_PATH} {BASIC}")
+
+
+@pytest.mark.usefixtures("secrets_in_other_forms")
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_secrets_in_other_forms_never_leave_a_flow_run(
+    monitoring_env: SentryEndpoint, executor: str
+) -> None:
+    """The same forms through the SDK, from the process that runs the task."""
+    with MonitoredFlow("Other forms", executor=EXECUTORS[executor]()) as flow:
+        leak_in_other_forms(
+            Parameter("account_key", default=ACCOUNT_KEY),
+            Parameter("login", default=SECRET_NUMBERS["login"]),
+        )
+
+    assert flow.run().is_failed()
+    sentry_sdk.flush()
+
+    [event] = monitoring_env.events(expected=1)
+    assert event["exception"]["values"][-1]["value"] == (
+        """'{"token": "[Filtered]"} [Filtered] [Filtered] """
+        + base64_filtered(BASIC, len("etl:"))
+        + "'"
+    )
+    [line] = [
+        crumb["message"]
+        for crumb in event["breadcrumbs"]["values"]
+        if crumb.get("category") == "sales.db"
+    ]
+    assert line == "account [Filtered], pin [Filtered], password [Filtered]"
+    sent = b"".join(monitoring_env.bodies)
+    fragments = ["slashed-token-3301", str(ACCOUNT_KEY), "8812", "4410", "secret-77"]
+    assert [fragment for fragment in fragments if fragment.encode() in sent] == []
+
+
+def test_a_secret_that_starts_another_leaves_nothing_of_the_longer_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHORT_TOKEN", "prefix-token-12")
+    monkeypatch.setenv("LONG_TOKEN", "prefix-token-12-and-more-34")
+    event = {"extra": {"lines": ["a prefix-token-12-and-more-34 b prefix-token-12 c"]}}
+
+    assert scrub_event(event, {})["extra"]["lines"] == ["a [Filtered] b [Filtered] c"]
+
+
+def test_tags_are_scrubbed_before_they_are_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secret across the 200th character is filtered whole, not cut in half and kept;
+    a key is cut at 32 characters, and a newline becomes a space."""
+    monkeypatch.setenv("WAREHOUSE_TOKEN", ENV_TOKEN)
+    value = "x" * 190 + ENV_TOKEN + "y" * 20
+
+    key = "a_tag_name_of_forty_characters_in_width"
+
+    tags = scrub_event({"tags": {key: value, "line": "one\ntwo"}}, {})["tags"]
+
+    assert tags == {
+        key[:32]: ("x" * 190 + "[Filtered]" + "y" * 20)[:197] + "...",
+        "line": "one two",
+    }

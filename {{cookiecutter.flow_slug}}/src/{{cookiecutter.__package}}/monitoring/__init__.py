@@ -11,6 +11,8 @@ How a flow run is monitored, module by module:
   `report_task_failure`, so each task run that finally fails is reported once, from
   whatever process runs it, as an unhandled error. `init_base_flow`, a task listed
   upstream of others, starts Sentry in a plain `Flow` too.
+  Importing it runs every flow run and task run in a Sentry scope of its own, and
+  reports a task that fails because one of its own state handlers raised.
 - `budget`: at most SENTRY_MAX_EVENTS_PER_TASK events per task and flow run, then one
   event that counts the failures not sent.
 - `integration`: `PrefectIntegration`, the SDK integration that registers `events`.

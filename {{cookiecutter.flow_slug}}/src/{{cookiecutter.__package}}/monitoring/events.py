@@ -2,7 +2,8 @@
 
 Both are event processors, registered by `integration.PrefectIntegration`. Everything is
 read from `prefect.context` when an event is captured, in the thread and process that
-captures it: one task's data never lands on another task's event.
+captures it, and each task run has a Sentry scope of its own (state_handlers): one task's
+data never lands on another task's event. `bound_tags` keeps tags within Sentry's limits.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ PREFECT_RUNNER_LOGGERS = frozenset(
 )
 # `Flow.run()` logs a runner's unexpected error once more, after the run.
 FLOW_RUN_REPEAT = "Unexpected error occured in "
+# Sentry's limits for tags, in characters: it drops a longer tag's value, and refuses a
+# newline in one (Relay's MaxChars::TagKey and TagValue; newer Sentry allows keys of 200).
+MAX_TAG_KEY_CHARS = 32
+MAX_TAG_VALUE_CHARS = 200
+CUT = "..."
 
 
 def add_flow_run_data(event: Event, hint: Dict[str, Any]) -> Event:
@@ -71,6 +77,32 @@ def add_flow_run_data(event: Event, hint: Dict[str, Any]) -> Event:
             name: summarise(value) for name, value in parameters.items()
         }
     return event
+
+
+def bound_tags(event: Event) -> Event:
+    """Every tag within Sentry's limits: a long task name is cut, not dropped by Sentry.
+
+    Run last, after scrubbing: a secret cut in half would no longer be recognised.
+    """
+    tags = event.get("tags")
+    if isinstance(tags, dict) and any(
+        len(str(key)) > MAX_TAG_KEY_CHARS or _unfit(value) for key, value in tags.items()
+    ):
+        event["tags"] = {
+            str(key)[:MAX_TAG_KEY_CHARS]: _tag_value(value) for key, value in tags.items()
+        }
+    return event
+
+
+def _unfit(value: Any) -> bool:
+    return not isinstance(value, str) or len(value) > MAX_TAG_VALUE_CHARS or "\n" in value
+
+
+def _tag_value(value: Any) -> str:
+    text = " ".join(str(value).splitlines())
+    if len(text) > MAX_TAG_VALUE_CHARS:
+        return text[: MAX_TAG_VALUE_CHARS - len(CUT)] + CUT
+    return text
 
 
 def summarise(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""The wiring: state handlers that report failures, attached to every task of a MonitoredFlow."""
+"""The wiring: state handlers that report failures, attached to every task of a MonitoredFlow,
+and Prefect's runners, which run each flow run and task run in a Sentry scope of its own."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import prefect
 import sentry_sdk
 from prefect import Flow, Task, task
 from prefect.engine import signals
+from prefect.engine.flow_runner import FlowRunner
 from prefect.engine.runner import ENDRUN
 from prefect.engine.state import Failed, State, TriggerFailed
+from prefect.engine.task_runner import TaskRunner
 from sentry_sdk.utils import event_from_exception
 
 from . import crons
@@ -110,6 +113,18 @@ def report_failed_start(flow: Flow, exc: Exception) -> None:
         report_run_end(flow, Failed(f"The flow run could not start: {exc}", result=exc), warn=True)
 
 
+def report_state_handler_error(task: Task, error: Exception) -> None:
+    """One of the task's own state handlers raised: the task fails with `error`, a state
+    that Prefect passes to no handler, report_task_failure included. Report it here."""
+    try:
+        if report_task_failure in task.state_handlers and init_sentry():
+            handlers_report_failures()
+            if budget.allows(task.name):
+                report(Failed(f"A state handler of task {task.name!r} raised", result=error))
+    except Exception as exc:  # the task's own error goes on to fail it, not this one
+        logger.warning("Sentry could not report task %r: %s", task.name, describe(exc))
+
+
 def handlers_report_failures() -> None:
     """From now on, Prefect's own error log lines are not reported too."""
     ignore_runner_loggers()
@@ -194,3 +209,58 @@ class MonitoredFlow(Flow):
         if upstream_task is init_base_flow and key is None:
             mapped = False
         return super().add_edge(upstream_task, downstream_task, key=key, mapped=mapped, **kwargs)
+
+
+def in_a_scope_of_its_own(run: Callable[..., State]) -> Callable[..., State]:
+    """`run`, in a Sentry scope that starts with no breadcrumbs and is dropped when it ends.
+
+    As Sentry's celery and rq integrations do for each job: the warnings one task run logs
+    never reach another one's events, nor those of a later flow run in the same process,
+    whose scrubber would not know the earlier run's secret parameters.
+    """
+
+    @functools.wraps(run)
+    def run_in_its_own_scope(*args: Any, **kwargs: Any) -> State:
+        with sentry_sdk.isolation_scope() as scope:
+            scope.clear_breadcrumbs()
+            return run(*args, **kwargs)
+
+    run_in_its_own_scope.in_its_own_scope = True  # type: ignore[attr-defined]
+    return run_in_its_own_scope
+
+
+def reporting_state_handler_errors(call_handlers: Callable[..., State]) -> Callable[..., State]:
+    """TaskRunner's call of a task's state handlers, reporting an error one of them raises."""
+
+    @functools.wraps(call_handlers)
+    def call_handlers_reporting_errors(runner: TaskRunner, old: State, new: State) -> State:
+        try:
+            return call_handlers(runner, old, new)
+        except (signals.PrefectStateSignal, ENDRUN) as signal:  # the state a handler chose
+            if signal.state.is_failed():
+                report_state_handler_error(runner.task, signal)
+            raise
+        except Exception as exc:
+            report_state_handler_error(runner.task, exc)
+            raise
+
+    return call_handlers_reporting_errors
+
+
+def instrument_prefect_runners() -> None:
+    """Every flow run and task run of this process in its own scope; handler errors reported.
+
+    Runs when this module is imported: before the first flow run of the flow's process, and
+    before the first task of a Dask worker, which imports it to unpickle the task's handlers.
+    CloudFlowRunner and CloudTaskRunner call these methods of their base classes.
+    """
+    if getattr(TaskRunner.run, "in_its_own_scope", False):
+        return
+    FlowRunner.run = in_a_scope_of_its_own(FlowRunner.run)
+    TaskRunner.run = in_a_scope_of_its_own(TaskRunner.run)
+    TaskRunner.call_runner_target_handlers = reporting_state_handler_errors(
+        TaskRunner.call_runner_target_handlers
+    )
+
+
+instrument_prefect_runners()
