@@ -12,6 +12,15 @@ def invert(x: int) -> float:
 
 
 @task
+def log_and_invert(x: int) -> float:
+    """Logs an error first, as many tasks do before they fail: then as invert."""
+    import prefect
+
+    prefect.context.get("logger").error("about to invert %s", x)
+    return 1 / x
+
+
+@task
 def add_one(x: float) -> float:
     return x + 1
 

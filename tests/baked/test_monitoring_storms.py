@@ -14,7 +14,7 @@ from prefect.executors import LocalDaskExecutor, LocalExecutor
 
 from .fixtures import monitoring_warnings
 from .project import SentryEndpoint, module
-from .sample_tasks import invert
+from .sample_tasks import invert, log_and_invert
 
 MonitoredFlow = module("monitoring").MonitoredFlow
 budget = module("monitoring.budget")
@@ -24,15 +24,28 @@ LIMIT = 5
 
 
 def failures_reported(events: List[Dict]) -> Dict[str, int]:
-    """Events of single failures, and what the summary events say was not sent."""
+    """Events of single failures and of error log lines, and what the summary events say
+    was not sent."""
     single = [e for e in events if e.get("exception")]
-    summaries = [e for e in events if not e.get("exception")]
+    summaries = [e for e in events if e.get("fingerprint", [""])[0] == "failures-not-sent"]
+    log_lines = [e for e in events if e.get("logger") and not e.get("exception")]
     return {
         "sent": len(single),
         "not_sent": sum(e["contexts"]["failures"]["not_sent"] for e in summaries),
         "total_in_summaries": sum(e["contexts"]["failures"]["total"] for e in summaries),
         "summaries": len(summaries),
+        "log_lines_sent": len(log_lines),
+        "log_lines_not_sent": sum(
+            e["contexts"].get("error_logs", {}).get("not_sent", 0) for e in summaries
+        ),
     }
+
+
+EXECUTORS = {
+    "local": LocalExecutor,
+    "threads": lambda: LocalDaskExecutor(scheduler="threads", num_workers=2),
+    "processes": lambda: LocalDaskExecutor(scheduler="processes", num_workers=2),
+}
 
 
 @pytest.mark.parametrize(
@@ -67,6 +80,36 @@ def test_a_storm_of_failures_sends_a_few_events_and_counts_the_rest(
         "failed" in summary["message"]
         and f"SENTRY_MAX_EVENTS_PER_TASK={LIMIT}" in summary["message"]
     )
+    assert monitoring_warnings(caplog, "more events at once than the SDK queues") == []
+
+
+@pytest.mark.parametrize("executor", list(EXECUTORS))
+def test_error_log_lines_count_against_the_budget_and_the_summary_always_arrives(
+    monitoring_env: SentryEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    executor: str,
+) -> None:
+    """Each failing task logs an error first: the log lines are bounded as the failures are,
+    and the summary that counts both arrives, however full the SDK's queue was."""
+    monkeypatch.setenv(budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME, str(LIMIT))
+    with MonitoredFlow("Logging storm", executor=EXECUTORS[executor]()) as flow:
+        log_and_invert.map([0] * FAILURES)
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    events = monitoring_env.events(expected=2 * LIMIT + 1)
+    counts = failures_reported(events)
+    # One summary per process that went over, each counting its own failures and lines.
+    assert counts["summaries"] >= 1
+    assert counts["sent"] + counts["not_sent"] == FAILURES
+    assert counts["log_lines_sent"] + counts["log_lines_not_sent"] == FAILURES
+    assert counts["sent"] == counts["log_lines_sent"] == LIMIT * counts["summaries"]
+    assert len(events) == (2 * LIMIT + 1) * counts["summaries"]
+    summary = next(e for e in events if e.get("fingerprint", [""])[0] == "failures-not-sent")
+    assert "logged" in summary["message"] and summary["tags"]["task_name"] == "log_and_invert"
     assert monitoring_warnings(caplog, "more events at once than the SDK queues") == []
 
 

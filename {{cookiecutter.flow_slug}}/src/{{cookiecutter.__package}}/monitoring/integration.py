@@ -2,7 +2,8 @@
 
 `init_sentry()` passes it to `sentry_sdk.init`. Its `setup_once` registers the event
 processors of `events` (before the SDK's defaults, so that a duplicate is dropped before
-the DedupeIntegration could keep it instead of the state handler's event), and
+the DedupeIntegration could keep it instead of the state handler's event) and the budget
+of error log lines (`state_handlers.count_log_event`), and
 `ignore_runner_loggers()` stops Prefect's own error log lines from becoming events while
 the state handlers report the failures themselves; `report_runner_loggers()` lets them
 through again for a plain `Flow` with `init_base_flow` upstream, where those lines are
@@ -25,7 +26,10 @@ class PrefectIntegration(Integration):
 
     @staticmethod
     def setup_once() -> None:
+        from .state_handlers import count_log_event  # which imports this module
+
         add_global_event_processor(drop_duplicate_log_events)
+        add_global_event_processor(count_log_event)
         add_global_event_processor(add_flow_run_data)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import prefect
 import sentry_sdk
@@ -21,6 +21,11 @@ from .transport import deliver_before_exit
 NOTHING_TO_MAP = "No upstream states can be mapped over."
 
 budget = FailureBudget()
+
+
+def count_log_event(event: Dict[str, Any], hint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Event processor: an error log line counts against its task's budget, as a failure does."""
+    return budget.allows_log_event(event, hint)
 
 
 @task(name="Base flow initialization")

@@ -38,6 +38,7 @@ _problem: Optional[str] = None  # why Sentry did not take an event, once it has 
 _gave_up = False  # a flush timed out: later ones in this process would wait for nothing
 _exit_flush_pid: Optional[int] = None  # the worker process that deliver_before_exit set up
 _forwarded: Optional[Any] = None  # events from forked workers, to send from the flow's process
+_forwarding_pid: Optional[int] = None  # the process that sends them
 _forwarding_idle = threading.Event()  # set while no forwarded event is between queue and SDK
 _forwarding_idle.set()
 
@@ -67,12 +68,13 @@ class ForwardingTransport(Transport):
 
 def forward_from_forked_workers() -> None:
     """In the flow's process: send what the workers it forks hand over (ForwardingTransport)."""
-    global _forwarded
+    global _forwarded, _forwarding_pid
     # allow_none: asking without it would fix the start method for the whole program.
     method = multiprocessing.get_start_method(allow_none=True)
     if _forwarded is not None or (method or multiprocessing.get_all_start_methods()[0]) != "fork":
         return
     _forwarded = multiprocessing.get_context("fork").SimpleQueue()
+    _forwarding_pid = os.getpid()
     threading.Thread(
         target=_send_forwarded, args=(_forwarded,), name="sentry-forwarded", daemon=True
     ).start()
@@ -100,7 +102,7 @@ def _send_forwarded(queue: Any) -> None:
 def _wait_for_forwarded(timeout: float) -> None:
     """Until every event the workers handed over is with the SDK, at most `timeout`."""
     deadline = time.monotonic() + timeout
-    while _forwarded is not None and time.monotonic() < deadline:
+    while _forwarding_pid == os.getpid() and time.monotonic() < deadline:
         if _forwarding_idle.is_set() and _forwarded.empty():
             return
         time.sleep(0.005)
