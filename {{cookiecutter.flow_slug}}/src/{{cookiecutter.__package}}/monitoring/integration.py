@@ -16,7 +16,12 @@ from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations.logging import ignore_logger, unignore_logger
 from sentry_sdk.scope import add_global_event_processor
 
-from .events import PREFECT_RUNNER_LOGGERS, add_flow_run_data, drop_duplicate_log_events
+from .events import (
+    DASK_LOGGERS,
+    PREFECT_RUNNER_LOGGERS,
+    add_flow_run_data,
+    drop_duplicate_log_events,
+)
 
 
 class PrefectIntegration(Integration):
@@ -34,13 +39,15 @@ class PrefectIntegration(Integration):
 
 
 def ignore_runner_loggers() -> None:
-    """Prefect's runners log every task failure at ERROR, with its traceback: once the state
-    handlers report failures, those lines would only be built into events to be dropped."""
-    for name in PREFECT_RUNNER_LOGGERS:
+    """Prefect's runners log every task failure at ERROR, with its traceback, and Dask's
+    scheduler the tasks of a worker that died: once the state handlers report failures,
+    those lines would only be built into events to be dropped, or repeat a failure."""
+    for name in (*PREFECT_RUNNER_LOGGERS, *DASK_LOGGERS):
         ignore_logger(name)
 
 
 def report_runner_loggers() -> None:
-    """Prefect's error log lines become events again (a flow without state handlers)."""
-    for name in PREFECT_RUNNER_LOGGERS:
+    """Prefect's and Dask's error log lines become events again (a flow without state
+    handlers)."""
+    for name in (*PREFECT_RUNNER_LOGGERS, *DASK_LOGGERS):
         unignore_logger(name)
