@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from baking import clean_environment
 
 from .endpoints import BlackHole
 from .harness import median, round_robin
-from .projects import DEFAULT_PACKAGE, dask_cluster_project
+from .projects import DEFAULT_PACKAGE, synced_project
 from .report import Table, text_table
 
 CHILD = """
@@ -97,17 +95,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--project", type=Path, help="a baked project with its .venv synced")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
-    scratch = Path(tempfile.mkdtemp(prefix="template-benchmarks-ssm-"))
-    try:
-        if args.project:
-            project = args.project.resolve()
-            python = project / ".venv" / "bin" / "python"
-        else:
-            project, python = dask_cluster_project(scratch)
+    with synced_project(args.project, args.keep, "template-benchmarks-ssm-") as (project, python):
         table, _ = hanging_ssm(python, project, args.repeats)
-    finally:
-        if not args.keep:
-            shutil.rmtree(scratch, ignore_errors=True)
     print("\n" + text_table(table))
     return 0
 
