@@ -10,14 +10,18 @@ from typing import Dict, List
 
 import pytest
 import sentry_sdk
+from prefect import task
 from prefect.executors import LocalDaskExecutor, LocalExecutor
+from prefect.triggers import all_finished
 
 from .fixtures import monitoring_warnings
 from .project import SentryEndpoint, module
-from .sample_tasks import invert, log_and_invert
+from .sample_tasks import capture_errors, invert, log_and_invert
 
 MonitoredFlow = module("monitoring").MonitoredFlow
 budget = module("monitoring.budget")
+sentry_setup = module("monitoring.sentry_setup")
+transport = module("monitoring.transport")
 
 FAILURES = 400
 LIMIT = 5
@@ -111,6 +115,29 @@ def test_error_log_lines_count_against_the_budget_and_the_summary_always_arrives
     summary = next(e for e in events if e.get("fingerprint", [""])[0] == "failures-not-sent")
     assert "logged" in summary["message"] and summary["tags"]["task_name"] == "log_and_invert"
     assert monitoring_warnings(caplog, "more events at once than the SDK queues") == []
+
+
+def test_the_summary_arrives_when_the_sdks_queue_is_full_at_the_end_of_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the storm, the flow's last task captures 150 events at once (the queue holds
+    100), and Sentry takes each in 50 ms: at the run's end the queue is still full."""
+    slow = SentryEndpoint(delay=0.05).start()
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_ENV_NAME, slow.dsn)
+    monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "60")
+    monkeypatch.setenv(budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME, str(LIMIT))
+    with MonitoredFlow("Full queue") as flow:
+        inverted = invert.map([0] * 20)
+        task(capture_errors, name="fill the queue", trigger=all_finished)(
+            150, upstream_tasks=[inverted]
+        )
+
+    flow.run()
+    sentry_sdk.flush(timeout=60)
+
+    [summary] = [e for e in slow.events() if e.get("fingerprint", [""])[0] == "failures-not-sent"]
+    assert summary["contexts"]["failures"]["total"] == 20
+    slow.stop()
 
 
 def test_the_limit_is_per_task_and_per_flow_run(
