@@ -16,10 +16,11 @@ def invert(x: int) -> float:
 
 @task
 def log_and_invert(x: int) -> float:
-    """Logs an error first, as many tasks do before they fail: then as invert."""
+    """Logs two errors first, as many tasks do before they fail: then as invert."""
     import prefect
 
     prefect.context.get("logger").error("about to invert %s", x)
+    prefect.context.get("logger").error("still about to invert %s", x)
     return 1 / x
 
 

@@ -74,26 +74,30 @@ class ObservedLock:
         self._lock.release()
 
 
+@pytest.mark.parametrize("pause", ["before", "after"])
 @pytest.mark.parametrize(
     "executor",
     [LocalExecutor, lambda: LocalDaskExecutor(scheduler="threads", num_workers=2)],
     ids=["local", "threads"],
 )
 def test_flow_runs_started_at_once_in_two_threads_both_send_complete_events(
-    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, executor: Any
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, executor: Any, pause: str
 ) -> None:
-    """The first thread's start-up stops right after the SDK starts, until the second
-    thread has either gone past init_sentry (and sent its event) or waits in it."""
+    """The first thread's start-up stops right before or after the SDK starts, until the
+    second thread has either gone past init_sentry (and sent its event) or waits in it."""
     first_started_sdk = threading.Event()
     second_went_on = threading.Event()
     monkeypatch.setattr(sentry_setup, "_start_lock", ObservedLock(second_went_on), raising=False)
     real_init = sentry_sdk.init
 
     def init_then_let_the_second_go(*args: Any, **kwargs: Any) -> Any:
-        started = real_init(*args, **kwargs)
+        if pause == "after":
+            started = real_init(*args, **kwargs)
         if threading.current_thread().name == "first":
             first_started_sdk.set()
             assert second_went_on.wait(timeout=60), "the second thread never got here"
+        if pause == "before":
+            started = real_init(*args, **kwargs)
         return started
 
     monkeypatch.setattr(sentry_sdk, "init", init_then_let_the_second_go)

@@ -94,7 +94,7 @@ def test_error_log_lines_count_against_the_budget_and_the_summary_always_arrives
     caplog: pytest.LogCaptureFixture,
     executor: str,
 ) -> None:
-    """Each failing task logs an error first: the log lines are bounded as the failures are,
+    """Each failing task logs two errors first: the log lines are bounded as the failures are,
     and the summary that counts both arrives, however full the SDK's queue was."""
     monkeypatch.setenv(budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME, str(LIMIT))
     with MonitoredFlow("Logging storm", executor=EXECUTORS[executor]()) as flow:
@@ -109,7 +109,7 @@ def test_error_log_lines_count_against_the_budget_and_the_summary_always_arrives
     # One summary per process that went over, each counting its own failures and lines.
     assert counts["summaries"] >= 1
     assert counts["sent"] + counts["not_sent"] == FAILURES
-    assert counts["log_lines_sent"] + counts["log_lines_not_sent"] == FAILURES
+    assert counts["log_lines_sent"] + counts["log_lines_not_sent"] == 2 * FAILURES
     assert counts["sent"] == counts["log_lines_sent"] == LIMIT * counts["summaries"]
     assert len(events) == (2 * LIMIT + 1) * counts["summaries"]
     summary = next(e for e in events if e.get("fingerprint", [""])[0] == "failures-not-sent")
