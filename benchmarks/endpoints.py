@@ -79,6 +79,7 @@ class BlackHole:
         self._socket.settimeout(0.1)
         self._held: list[socket.socket] = []
         self._stopped = threading.Event()
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         self.dsn = f"http://public@127.0.0.1:{self._socket.getsockname()[1]}/1"
 
     def start(self) -> BlackHole:

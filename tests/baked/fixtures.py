@@ -96,6 +96,8 @@ def fresh_monitoring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(transport, "_problem", None)
     monkeypatch.setattr(transport, "_gave_up", False)
     monkeypatch.setattr(state_handlers, "budget", budget.FailureBudget())
+    # A Dask worker plugin set up in this process replaces it: put it back after the test.
+    monkeypatch.setattr(state_handlers, "first_report", state_handlers.first_report)
     sentry_sdk.get_isolation_scope().clear()
     yield
     sentry_sdk.get_client().close(timeout=0)

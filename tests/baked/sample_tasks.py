@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
+from prefect.triggers import all_finished
 
 
 @task
 def invert(x: int) -> float:
     """Fails with ZeroDivisionError for 0: the failure the tests watch for."""
+    return 1 / x
+
+
+@task
+def log_and_invert(x: int) -> float:
+    """Logs two errors first, as many tasks do before they fail: then as invert."""
+    import prefect
+
+    prefect.context.get("logger").error("about to invert %s", x)
+    prefect.context.get("logger").error("still about to invert %s", x)
     return 1 / x
 
 
@@ -47,3 +60,18 @@ def capture_errors(count: int) -> int:
     for number in range(count):
         sentry_sdk.capture_message(f"captured on a worker, {number}", level="error")
     return os.getpid()
+
+
+@task(trigger=all_finished)
+def end_worker(upstream: Any) -> None:
+    """Ends its Dask worker's process at once, as a crash does, once its upstream finished.
+
+    What the worker's Sentry queued is sent first: a crash may lose it, and the check
+    that uses this task counts events.
+    """
+    import os
+
+    import sentry_sdk
+
+    sentry_sdk.flush(timeout=10)
+    os._exit(1)

@@ -28,7 +28,14 @@ from prefect.utilities.importtools import import_object
 
 from .fixtures import DSN_PARAMETER, REGION, outcome, use_monitoring
 from .project import PACKAGE, PROJECT, TEMPLATE_DIR, SentryEndpoint, module
-from .sample_tasks import add_one, capture_errors, invert, process_id, workers_now
+from .sample_tasks import (
+    add_one,
+    capture_errors,
+    end_worker,
+    invert,
+    process_id,
+    workers_now,
+)
 
 dask_cluster = module("deployment.dask_cluster")
 executor = module("deployment.executor")
@@ -437,3 +444,71 @@ def test_a_worker_retired_from_its_cluster_sends_its_queued_events_first(
         assert len(slow.events(expected=3, timeout=5)) == 3
     finally:
         slow.stop()
+
+
+def test_a_worker_that_dies_does_not_multiply_the_failures_it_held(
+    endpoint: SentryEndpoint, aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task ends its worker's process, twice: each time Dask computes again what the dead
+    worker held, another task's failure among it. That failure is one event, the flow
+    run's failure (KilledWorker) one more, and the scheduler's log lines none."""
+    use_monitoring(monkeypatch, endpoint.dsn, aws, parameter="/test/dying/sentry-dsn")
+    monkeypatch.setenv("DASK_CLUSTER", "local")
+    monkeypatch.setenv("DASK_MIN_WORKERS", "1")
+    monkeypatch.setenv("DASK_MAX_WORKERS", "1")
+    endpoint.clear()
+    with MonitoredFlow("Dying worker", executor=FlowRunDaskExecutor()) as flow:
+        end_worker(invert.map([0, 1]))
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    events = endpoint.events(expected=3, timeout=10)  # one more than expected: none may come
+    reported = sorted(
+        (
+            event["exception"]["values"][-1]["type"] if event.get("exception") else "",
+            event.get("logger", ""),
+            event["tags"].get("task_name", ""),
+            event["tags"].get("map_index", ""),
+        )
+        for event in events
+    )
+    assert reported == [  # noqa: SIM300
+        ("KilledWorker", "", "", ""),
+        ("ZeroDivisionError", "", "invert", "0"),
+    ], reported
+
+
+@pytest.mark.filterwarnings("ignore:Scheduler already contains a plugin:UserWarning")
+@pytest.mark.filterwarnings("ignore:The `context` parameter is deprecated")
+def test_workers_report_with_the_dsn_given_to_the_flow_itself_which_prefect_never_sees(
+    endpoint: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SENTRY_DSN in the flow's environment, no SSM parameter: the workers of an operator's
+    cluster (started before, without it) report too, and the DSN reaches them through the
+    scheduler, not through anything the flow registers with Prefect."""
+    local = cluster_spec(read_settings({"DASK_MIN_WORKERS": "2"}))[1]
+    with LocalCluster(**local) as cluster:  # started with no SENTRY_* variable at all
+        monkeypatch.setenv("SENTRY_DSN", endpoint.dsn)
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+        endpoint.clear()
+        executor_ = FlowRunDaskExecutor()
+        flow = failing_flow(executor_)
+
+        state = flow.run()
+        with Client(cluster) as client:  # what the scheduler noted, forgotten after the run
+            notes = client.get_metadata([worker_monitoring.PLUGIN_NAME])
+
+    assert state.is_failed()
+    assert list(notes.values()) == [None]
+    events = endpoint.events(expected=2)
+    assert sorted((e["tags"]["task_name"], e["tags"]["map_index"]) for e in events) == [
+        ("invert", "1"),
+        ("invert", "3"),
+    ]
+    assert len({e["tags"]["flow_run_id"] for e in events}) == 1
+    registered = json.dumps(flow.serialize(build=False), default=repr)
+    run_config = module("deployment").RUN_CONFIG
+    assert endpoint.dsn not in registered + repr(vars(executor_)) + repr(run_config.env)

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import socket
-import time
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -20,6 +19,7 @@ import sentry_sdk
 from botocore.retries.standard import ExponentialBackoff
 from prefect import Flow
 from prefect.executors import LocalDaskExecutor
+from sentry_sdk.transport import HttpTransport
 
 from .fixtures import (
     MONITORING_VARIABLES,
@@ -30,7 +30,7 @@ from .fixtures import (
     use_monitoring,
 )
 from .project import PACKAGE, SentryEndpoint, module
-from .sample_tasks import add_one, invert
+from .sample_tasks import add_one, invert, process_id
 
 MonitoredFlow = module("monitoring").MonitoredFlow
 sentry_setup = module("monitoring.sentry_setup")
@@ -316,22 +316,43 @@ def test_a_malformed_shutdown_timeout_falls_back_to_the_default(
 
 
 def test_worker_processes_never_wait_for_a_hanging_sentry_while_the_flow_runs(
-    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Forked workers hand their events to the flow's process: none of them waits."""
+    """Forked workers hand their events to the flow's process: none of them waits.
+
+    What would wait for Sentry is counted, not timed: every flush of the SDK's client or of
+    an HTTP transport, and every HTTP transport made, in a process other than the flow's.
+    """
     hanging = SentryEndpoint(hang=True).start()
     monkeypatch.setenv(sentry_setup.SENTRY_DSN_ENV_NAME, hanging.dsn)
-    timeout = 8.0  # each worker would wait this long if it flushed itself
-    monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, str(timeout))
+    monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "8")
+    flow_pid = os.getpid()
+    waits = tmp_path / "waits"  # one line per wait in a worker; workers append to it
+
+    def counted(name: str, real: Callable) -> Callable:
+        def call(*args: object, **kwargs: object) -> object:
+            if os.getpid() != flow_pid:
+                with waits.open("a") as record:
+                    record.write(f"{os.getpid()} {name}\n")
+            return real(*args, **kwargs)
+
+        return call
+
+    for owner, name in [
+        (sentry_sdk.client._Client, "flush"),
+        (HttpTransport, "flush"),
+        (HttpTransport, "__init__"),
+    ]:
+        monkeypatch.setattr(owner, name, counted(f"{owner.__name__}.{name}", getattr(owner, name)))
     with MonitoredFlow("Processes", executor=LocalDaskExecutor("processes", num_workers=2)) as flow:
+        ran_in = process_id.map([0, 1, 2, 3])
         invert.map([0, 1, 0, 2, 0, 0])
 
-    started = time.monotonic()
     state = flow.run()
-    took = time.monotonic() - started
 
     assert state.is_failed()
-    assert took < timeout
+    assert set(state.result[ran_in].result) - {flow_pid}, "no task ran in a worker process"
+    assert not waits.exists(), waits.read_text()
     assert len(hanging.items("event")) >= 1  # the flow's process sent them
     hanging.stop()
 

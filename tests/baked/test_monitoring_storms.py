@@ -10,29 +10,46 @@ from typing import Dict, List
 
 import pytest
 import sentry_sdk
+from prefect import task
 from prefect.executors import LocalDaskExecutor, LocalExecutor
+from prefect.triggers import all_finished
 
 from .fixtures import monitoring_warnings
 from .project import SentryEndpoint, module
-from .sample_tasks import invert
+from .sample_tasks import capture_errors, invert, log_and_invert
 
 MonitoredFlow = module("monitoring").MonitoredFlow
 budget = module("monitoring.budget")
+sentry_setup = module("monitoring.sentry_setup")
+transport = module("monitoring.transport")
 
 FAILURES = 400
 LIMIT = 5
 
 
 def failures_reported(events: List[Dict]) -> Dict[str, int]:
-    """Events of single failures, and what the summary events say was not sent."""
+    """Events of single failures and of error log lines, and what the summary events say
+    was not sent."""
     single = [e for e in events if e.get("exception")]
-    summaries = [e for e in events if not e.get("exception")]
+    summaries = [e for e in events if e.get("fingerprint", [""])[0] == "failures-not-sent"]
+    log_lines = [e for e in events if e.get("logger") and not e.get("exception")]
     return {
         "sent": len(single),
         "not_sent": sum(e["contexts"]["failures"]["not_sent"] for e in summaries),
         "total_in_summaries": sum(e["contexts"]["failures"]["total"] for e in summaries),
         "summaries": len(summaries),
+        "log_lines_sent": len(log_lines),
+        "log_lines_not_sent": sum(
+            e["contexts"].get("error_logs", {}).get("not_sent", 0) for e in summaries
+        ),
     }
+
+
+EXECUTORS = {
+    "local": LocalExecutor,
+    "threads": lambda: LocalDaskExecutor(scheduler="threads", num_workers=2),
+    "processes": lambda: LocalDaskExecutor(scheduler="processes", num_workers=2),
+}
 
 
 @pytest.mark.parametrize(
@@ -68,6 +85,59 @@ def test_a_storm_of_failures_sends_a_few_events_and_counts_the_rest(
         and f"SENTRY_MAX_EVENTS_PER_TASK={LIMIT}" in summary["message"]
     )
     assert monitoring_warnings(caplog, "more events at once than the SDK queues") == []
+
+
+@pytest.mark.parametrize("executor", list(EXECUTORS))
+def test_error_log_lines_count_against_the_budget_and_the_summary_always_arrives(
+    monitoring_env: SentryEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    executor: str,
+) -> None:
+    """Each failing task logs two errors first: the log lines are bounded as the failures are,
+    and the summary that counts both arrives, however full the SDK's queue was."""
+    monkeypatch.setenv(budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME, str(LIMIT))
+    with MonitoredFlow("Logging storm", executor=EXECUTORS[executor]()) as flow:
+        log_and_invert.map([0] * FAILURES)
+
+    state = flow.run()
+    sentry_sdk.flush()
+
+    assert state.is_failed()
+    events = monitoring_env.events(expected=2 * LIMIT + 1)
+    counts = failures_reported(events)
+    # One summary per process that went over, each counting its own failures and lines.
+    assert counts["summaries"] >= 1
+    assert counts["sent"] + counts["not_sent"] == FAILURES
+    assert counts["log_lines_sent"] + counts["log_lines_not_sent"] == 2 * FAILURES
+    assert counts["sent"] == counts["log_lines_sent"] == LIMIT * counts["summaries"]
+    assert len(events) == (2 * LIMIT + 1) * counts["summaries"]
+    summary = next(e for e in events if e.get("fingerprint", [""])[0] == "failures-not-sent")
+    assert "logged" in summary["message"] and summary["tags"]["task_name"] == "log_and_invert"
+    assert monitoring_warnings(caplog, "more events at once than the SDK queues") == []
+
+
+def test_the_summary_arrives_when_the_sdks_queue_is_full_at_the_end_of_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the storm, the flow's last task captures 150 events at once (the queue holds
+    100), and Sentry takes each in 50 ms: at the run's end the queue is still full."""
+    slow = SentryEndpoint(delay=0.05).start()
+    monkeypatch.setenv(sentry_setup.SENTRY_DSN_ENV_NAME, slow.dsn)
+    monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "60")
+    monkeypatch.setenv(budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME, str(LIMIT))
+    with MonitoredFlow("Full queue") as flow:
+        inverted = invert.map([0] * 20)
+        task(capture_errors, name="fill the queue", trigger=all_finished)(
+            150, upstream_tasks=[inverted]
+        )
+
+    flow.run()
+    sentry_sdk.flush(timeout=60)
+
+    [summary] = [e for e in slow.events() if e.get("fingerprint", [""])[0] == "failures-not-sent"]
+    assert summary["contexts"]["failures"]["total"] == 20
+    slow.stop()
 
 
 def test_the_limit_is_per_task_and_per_flow_run(

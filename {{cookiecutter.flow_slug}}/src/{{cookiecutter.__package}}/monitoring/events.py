@@ -51,6 +51,9 @@ PREFECT_RUNNER_LOGGERS = frozenset(
         "prefect.CloudFlowRunner",
     }
 )
+# Dask's own: when a worker dies, the scheduler logs ERROR lines about the tasks it held,
+# whose failures the state handlers report. Patterns, as the logging integration takes them.
+DASK_LOGGERS = ("distributed", "distributed.*")
 # `Flow.run()` logs a runner's unexpected error once more, after the run.
 FLOW_RUN_REPEAT = "Unexpected error occured in "
 # Sentry's limits for tags, in characters: it drops a longer tag's value, and refuses a

@@ -2,7 +2,8 @@
 
 `init_sentry()` passes it to `sentry_sdk.init`. Its `setup_once` registers the event
 processors of `events` (before the SDK's defaults, so that a duplicate is dropped before
-the DedupeIntegration could keep it instead of the state handler's event), and
+the DedupeIntegration could keep it instead of the state handler's event) and the budget
+of error log lines (`state_handlers.count_log_event`), and
 `ignore_runner_loggers()` stops Prefect's own error log lines from becoming events while
 the state handlers report the failures themselves; `report_runner_loggers()` lets them
 through again for a plain `Flow` with `init_base_flow` upstream, where those lines are
@@ -15,7 +16,12 @@ from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations.logging import ignore_logger, unignore_logger
 from sentry_sdk.scope import add_global_event_processor
 
-from .events import PREFECT_RUNNER_LOGGERS, add_flow_run_data, drop_duplicate_log_events
+from .events import (
+    DASK_LOGGERS,
+    PREFECT_RUNNER_LOGGERS,
+    add_flow_run_data,
+    drop_duplicate_log_events,
+)
 
 
 class PrefectIntegration(Integration):
@@ -25,18 +31,23 @@ class PrefectIntegration(Integration):
 
     @staticmethod
     def setup_once() -> None:
+        from .state_handlers import count_log_event  # which imports this module
+
         add_global_event_processor(drop_duplicate_log_events)
+        add_global_event_processor(count_log_event)
         add_global_event_processor(add_flow_run_data)
 
 
 def ignore_runner_loggers() -> None:
-    """Prefect's runners log every task failure at ERROR, with its traceback: once the state
-    handlers report failures, those lines would only be built into events to be dropped."""
-    for name in PREFECT_RUNNER_LOGGERS:
+    """Prefect's runners log every task failure at ERROR, with its traceback, and Dask's
+    scheduler the tasks of a worker that died: once the state handlers report failures,
+    those lines would only be built into events to be dropped, or repeat a failure."""
+    for name in (*PREFECT_RUNNER_LOGGERS, *DASK_LOGGERS):
         ignore_logger(name)
 
 
 def report_runner_loggers() -> None:
-    """Prefect's error log lines become events again (a flow without state handlers)."""
-    for name in PREFECT_RUNNER_LOGGERS:
+    """Prefect's and Dask's error log lines become events again (a flow without state
+    handlers)."""
+    for name in (*PREFECT_RUNNER_LOGGERS, *DASK_LOGGERS):
         unignore_logger(name)

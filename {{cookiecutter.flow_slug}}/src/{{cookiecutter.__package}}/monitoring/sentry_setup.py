@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, Optional
+import threading
+from typing import Any, Callable, Dict, Optional, TypeVar
 
 import boto3
 import sentry_sdk
@@ -40,17 +41,35 @@ DEFAULT_ENVIRONMENT = "local"
 # in git at the event's release, and the Prefect logs say with which inputs.
 INCLUDE_LOCAL_VARIABLES = False
 INCLUDE_SOURCE_CONTEXT = False
-# An SSM parameter that cannot be read gives up after seconds, not after a minute of
-# retries: the first try and at most three retries ("max_attempts" counts retries).
+# An SSM endpoint that does not answer costs a start at most SSM_DEADLINE_SECONDS, once
+# per process (the flow's, and each Dask worker's): past it, monitoring is off for that
+# process and the flow goes on. Within it, a throttled or failed call is retried: the
+# first try and at most three retries ("max_attempts" counts retries), each bounded.
+SSM_DEADLINE_SECONDS = 4.0
 SSM_CLIENT_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3}
 )
 
 # A Prefect logger, so that monitoring's warnings show in the Prefect UI too.
 logger = get_logger("monitoring")
+# The process whose start-up is complete: set last, once the SDK and its tags are ready.
 _started_pid: Optional[int] = None
+# The process that last began a start-up: a forked worker inherits its parent's.
+_starting_pid: Optional[int] = None
 # The SDK options of this process, inherited by the workers a process pool forks from it.
 _options: Optional[Dict[str, Any]] = None
+# Threads that start flow runs at once wait here for the first one to finish starting.
+_start_lock = threading.Lock()
+T = TypeVar("T")
+
+
+def _new_start_lock() -> None:
+    """In a forked child: the parent's lock may have been held by a thread that is gone."""
+    global _start_lock
+    _start_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_start_lock)
 
 
 def init_sentry() -> bool:
@@ -60,32 +79,44 @@ def init_sentry() -> bool:
     monitoring off. A worker process that the flow's process started (a process pool's,
     forked or not) hands its events to the flow's process to send
     (transport.ForwardingTransport); a forked one reuses its parent's settings.
+    Atomic: a thread that asks while another one starts Sentry waits for it, so that no
+    event leaves before the SDK and its tags are ready.
     """
-    global _started_pid, _options
     if _started_pid == os.getpid():
         return sentry_sdk.is_initialized()
-    forked = _started_pid is not None
-    _started_pid = os.getpid()
+    with _start_lock:
+        if _started_pid != os.getpid():
+            _start()
+    return sentry_sdk.is_initialized()
+
+
+def _start() -> None:
+    global _started_pid, _starting_pid, _options
+    forked = _starting_pid not in (None, os.getpid())
+    _starting_pid = os.getpid()
     try:
         if not forked:
             _options = _read_options()
-        if _options is None:
-            return False
-        sentry_sdk.init(**{**_options, **forwarding_options()})
+        if _options is not None:
+            _start_sdk(_options, forked)
     except Exception as exc:  # monitoring must never break the flow
         _options = None
+        sentry_sdk.get_global_scope().set_client(None)
         logger.warning("Sentry is off: %s", describe(exc))
-        return False
-    if not forked:
-        forward_from_forked_workers()
-        region = os.environ.get(SENTRY_REGION_ENV_NAME)
-        if region:
-            sentry_sdk.get_global_scope().set_tag("region", region)
-        sent = sentry_sdk.get_client().options  # the SDK may find a release in git
-        logger.info(
-            "Sentry is on: environment %r, release %r.", sent["environment"], sent["release"]
-        )
-    return True
+    _started_pid = os.getpid()
+
+
+def _start_sdk(options: Dict[str, Any], forked: bool) -> None:
+    if forked:  # the region tag came with the rest of the parent's global scope
+        sentry_sdk.init(**{**options, **forwarding_options()})
+        return
+    region = os.environ.get(SENTRY_REGION_ENV_NAME)
+    if region:
+        sentry_sdk.get_global_scope().set_tag("region", region)
+    sentry_sdk.init(**{**options, **forwarding_options()})
+    forward_from_forked_workers()
+    sent = sentry_sdk.get_client().options  # the SDK may find a release in git
+    logger.info("Sentry is on: environment %r, release %r.", sent["environment"], sent["release"])
 
 
 def get_ssm_parameter(ssm_client: Any, name: str, with_decryption: bool = True) -> str:
@@ -180,8 +211,37 @@ def _read_ssm_parameter(name: str, fallback_region: Optional[str]) -> str:
             f"no AWS region to read SSM parameter {name!r} from: "
             f"set AWS_DEFAULT_REGION or {SENTRY_REGION_ENV_NAME}"
         )
-    ssm = boto3.client("ssm", region_name=region, config=SSM_CLIENT_CONFIG)
-    return get_ssm_parameter(ssm, name)
+
+    def read() -> str:
+        ssm = boto3.client("ssm", region_name=region, config=SSM_CLIENT_CONFIG)
+        return get_ssm_parameter(ssm, name)
+
+    return within(SSM_DEADLINE_SECONDS, read, f"SSM parameter {name!r}")
+
+
+def within(seconds: float, call: Callable[[], T], what: str) -> T:
+    """`call()`'s result, or ValueError when it takes longer than `seconds`.
+
+    The call goes on in a daemon thread, its result unused: botocore's own timeouts and
+    retries (SSM_CLIENT_CONFIG) bound a single read, and this bounds them all, together
+    with finding credentials.
+    """
+    outcome: Dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="sentry-dsn-read", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "value" not in outcome:
+        raise ValueError(f"{what} did not answer within {seconds:g} s")
+    return outcome["value"]
 
 
 def _read_variable(name: str, consequence: str) -> Optional[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import prefect
 import sentry_sdk
@@ -29,6 +29,20 @@ NOTHING_TO_MAP = "No upstream states can be mapped over."
 budget = FailureBudget()
 
 
+def first_report() -> bool:
+    """Whether no process reported the failure of this task run (prefect.context's) yet.
+
+    One process runs a task run once, except on a Dask cluster, which runs again what a
+    dead worker held: there, the worker plugin asks the scheduler instead (see deployment).
+    """
+    return True
+
+
+def count_log_event(event: Dict[str, Any], hint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Event processor: an error log line counts against its task's budget, as a failure does."""
+    return budget.allows_log_event(event, hint)
+
+
 @task(name="Base flow initialization")
 def init_base_flow() -> None:
     """Start Sentry before the tasks listed downstream of this one, in any Flow.
@@ -45,7 +59,7 @@ def report_task_failure(task: Task, old_state: State, new_state: State) -> State
     try:
         if init_sentry():
             handlers_report_failures()
-            if is_final_failure(task, new_state) and budget.allows(task.name):
+            if is_final_failure(task, new_state) and first_report() and budget.allows(task.name):
                 report(new_state)
     except Exception as exc:  # a raising handler would fail the task
         logger.warning("Sentry could not report task %r: %s", task.name, describe(exc))
