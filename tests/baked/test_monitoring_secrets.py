@@ -348,7 +348,7 @@ def test_known_secrets_are_filtered_in_every_form_the_readme_names() -> None:
     event = {"extra": {"messages": list(forms.values())}}  # the labels would look secret
 
     with prefect.context(parameters=SECRET_NUMBERS):
-        scrubbed = dict(zip(forms, scrub_event(event, {})["extra"]["messages"]))
+        scrubbed = dict(zip(forms, scrub_event(event, {})["extra"]["messages"], strict=True))
 
     assert scrubbed == {
         "verbatim": "refused [Filtered]",

@@ -219,7 +219,7 @@ def _read_ssm_parameter(name: str, fallback_region: Optional[str]) -> str:
     return within(SSM_DEADLINE_SECONDS, read, f"SSM parameter {name!r}")
 
 
-def within(seconds: float, call: Callable[[], T], what: str) -> T:
+def within(seconds: float, call: Callable[[], T], what: str) -> T:  # noqa: UP047
     """`call()`'s result, or ValueError when it takes longer than `seconds`.
 
     The call goes on in a daemon thread, its result unused: botocore's own timeouts and
