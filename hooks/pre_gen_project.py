@@ -51,6 +51,8 @@ SENTRY_MONITOR_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9_-]{0,79}$")
+# A Kubernetes namespace name: an RFC 1123 label (what `kubectl create namespace` takes).
+KUBERNETES_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 # Cron in EventBridge Scheduler's syntax: cron(minutes hours day-of-month month
@@ -467,6 +469,12 @@ RULES: tuple[Rule, ...] = (
     check_choice("orchestrator"),
     check_choice("run_config"),
     check_choice("executor"),
+    check_pattern(
+        "kubernetes_namespace",
+        KUBERNETES_NAMESPACE,
+        "a Kubernetes namespace name (at most 63 lowercase letters, digits and inner dashes)",
+        "flows",
+    ),
     check_orchestrator_has_a_scheduler,
     check_unorchestrated_flow_is_scheduled,
     check_unorchestrated_flow_reports_to_crons,

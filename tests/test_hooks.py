@@ -60,6 +60,18 @@ REJECTED = [
     pytest.param({"aws_region": "Europe"}, "aws_region", id="aws_region"),
     pytest.param({"environment": "Prod Env"}, "environment", id="environment"),
     pytest.param({"slack_channel": "alerts"}, "slack_channel", id="slack_channel-no-hash"),
+    *(
+        pytest.param({"kubernetes_namespace": name}, "kubernetes_namespace", id=f"namespace-{why}")
+        for name, why in [
+            ("Flows", "uppercase"),
+            ("data_flows", "underscore"),
+            ("data.flows", "dot"),
+            ("-flows", "leading-dash"),
+            ("flows-", "trailing-dash"),
+            ("n" * 64, "longer-than-63"),
+            ("", "empty"),
+        ]
+    ),
     pytest.param({"schedule": "every day"}, "schedule", id="schedule-not-cron"),
     pytest.param({"schedule": "0 6 * *"}, "schedule", id="schedule-four-fields"),
     pytest.param({"schedule": "0 0 6 * * *"}, "schedule", id="schedule-six-fields"),
@@ -113,11 +125,17 @@ DEFAULTS = {
     "orchestrator": "prefect_server",
     "run_config": "ecs",
     "executor": "local",
+    "kubernetes_namespace": "default",
 }
 
 
 def test_the_default_answers_pass_every_rule() -> None:
     assert pre_gen.errors(DEFAULTS) == []
+
+
+@pytest.mark.parametrize("namespace", ["flows", "0", "team-7-flows", "n" * 63])
+def test_any_kubernetes_namespace_name_is_accepted(namespace: str) -> None:
+    assert pre_gen.errors({**DEFAULTS, "kubernetes_namespace": namespace}) == []
 
 
 @pytest.mark.parametrize("orchestrator", ["prefect_server", "prefect_cloud"])

@@ -404,6 +404,7 @@ def test_a_repository_baked_at_each_release_updates_with_its_workflow(
     assert "python_version" in before and "python_version" not in after
     assert after["python"] == baking.choices()["python"][0] == "3.13"
     assert '`python`: new, "3.13"' in body
+    assert '`kubernetes_namespace`: new, "default"' in body
     if version in MAKE_TEST:
         tested = baking.BakedProject(project).run("make", "test")
         assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
@@ -509,6 +510,86 @@ def test_a_conflicting_team_edit_opens_a_draft_that_lists_the_file(
     unmerged, _ = run_update(project, clone, cruft_command, "--check-conflicts")
     assert unmerged.returncode == 1
     assert unmerged.stderr.startswith("ERROR: unmerged template update in Makefile")
+
+
+@pytest.mark.slow
+def test_changing_an_answer_renders_it_into_every_file_that_uses_it(
+    history: Path, cruft_command: str, tmp_path: Path
+) -> None:
+    answers = {"run_config": "kubernetes", "executor": "dask_cluster"}
+    project = cruft_create(cruft_command, history, "HEAD", tmp_path, **answers)
+    edits = team_edits(project)
+
+    completed, outputs = run_update(
+        project, history, cruft_command, "--set", "kubernetes_namespace=flows"
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert outputs["draft"] == "false"
+    assert recorded_context(project)["kubernetes_namespace"] == "flows"
+    rbac = list(yaml.safe_load_all((project / "dask-rbac.yaml").read_text()))
+    assert {document["metadata"]["namespace"] for document in rbac} == {"flows"}
+    assert rbac[1]["subjects"][0]["namespace"] == "flows"
+    irsa = (project / "terraform/irsa.tf").read_text()
+    assert 'default     = "flows"' in irsa
+    assert "-n flows " in (project / "DEPLOY.md").read_text()
+    body = Path(outputs["body-file"]).read_text()
+    assert '- `kubernetes_namespace`: "default" -> "flows"\n' in body
+    for name, edit in edits.items():
+        assert edit in (project / name).read_text(), name
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("kubernetes_namespace=Flows_1", "ERROR: kubernetes_namespace: 'Flows_1' is not a"),
+        ("namespace=flows", "ERROR: --set 'namespace=flows' is not NAME=VALUE for an answer"),
+        ("kubernetes_namespace", "ERROR: --set 'kubernetes_namespace' is not NAME=VALUE"),
+    ],
+)
+def test_a_bad_answer_change_is_refused_and_nothing_changes(
+    assignment: str, message: str, history: Path, cruft_command: str, tmp_path: Path
+) -> None:
+    project = cruft_create(cruft_command, history, "HEAD", tmp_path, run_config="kubernetes")
+
+    completed, outputs = run_update(project, history, cruft_command, "--set", assignment)
+
+    assert completed.returncode == 1 and not outputs
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert not git(project, "status", "--porcelain")
+
+
+def test_the_update_keeps_the_repository_lock_when_the_templates_conflicts(
+    tmp_path: Path,
+) -> None:
+    """uv.lock is the repository's: a merge or a reject of the template's lock is undone,
+    and `uv lock` then locks again from pyproject.toml."""
+    script = update_script()
+    own = "version = 1\n# the repository's own lock\n"
+    (tmp_path / "uv.lock").write_text(own)
+    git(tmp_path, "init", "-q", "-b", "main")
+    commit_all(tmp_path, "The repository's lock")
+    (tmp_path / "uv.lock").write_text(f"<<<<<<< ours\n{own}=======\ntheirs\n>>>>>>> theirs\n")
+    (tmp_path / "uv.lock.rej").write_text("a hunk the update could not apply\n")
+
+    script.keep_own_lock(tmp_path)
+
+    assert (tmp_path / "uv.lock").read_text() == own
+    assert not (tmp_path / "uv.lock.rej").exists()
+    assert not script.conflicts(tmp_path)
+
+
+def test_the_update_leaves_a_lock_it_merged_cleanly_alone(tmp_path: Path) -> None:
+    script = update_script()
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "uv.lock").write_text("version = 1\n")
+    commit_all(tmp_path, "The repository's lock")
+    (tmp_path / "uv.lock").write_text("version = 1\n# merged from the template\n")
+
+    script.keep_own_lock(tmp_path)
+
+    assert (tmp_path / "uv.lock").read_text() == "version = 1\n# merged from the template\n"
 
 
 def test_the_extension_leaves_nothing_cached(monkeypatch: pytest.MonkeyPatch) -> None:

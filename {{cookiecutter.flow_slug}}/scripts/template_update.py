@@ -2,6 +2,7 @@
 
     python3 scripts/template_update.py           # check, update, lock, describe
     python3 scripts/template_update.py --check-conflicts   # what `make lint` runs
+    python3 scripts/template_update.py --set kubernetes_namespace=flows  # change an answer
 
 The update: `cruft check` tells an up-to-date repository (nothing to do) from one that
 is out of date, one that is not linked to the template (no `.cruft.json`: how to link
@@ -169,22 +170,41 @@ def check(project: Path, cruft: list[str]) -> bool:
     )
 
 
+def answer_changes(assignments: list[str], project: Path) -> dict[str, str]:
+    """`NAME=VALUE` arguments as answers to change; each NAME must be a recorded answer."""
+    known = answers(recorded(project, ".cruft.json"))
+    changes = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not equals or name not in known:
+            raise UpdateError(
+                f"ERROR: --set {assignment!r} is not NAME=VALUE for an answer in .cruft.json - "
+                "use one of: " + ", ".join(sorted(known))
+            )
+        changes[name] = value
+    return changes
+
+
 def last_lines(output: str, count: int = 15) -> str:
     return "\n".join(output.strip().splitlines()[-count:])
 
 
-def update(project: Path, cruft: list[str], uv: str = "uv") -> dict[str, object]:
-    """Apply the update and lock again; what the pull request needs to say."""
+def update(
+    project: Path, cruft: list[str], changes: Mapping[str, str] | None = None, uv: str = "uv"
+) -> dict[str, object]:
+    """Apply the update (with `changes` to the recorded answers) and lock again; what the
+    pull request needs to say."""
     before = recorded(project, ".cruft.json")
     baked_before = recorded(project, ".cookiecutter.json", "HEAD")
-    updated = run([*cruft, *UPDATE], project)
+    new_answers = ["--variables-to-update", json.dumps(dict(changes))] if changes else []
+    updated = run([*cruft, *UPDATE, *new_answers], project)
     if updated.returncode != 0:
         raise UpdateError(
             f"ERROR: cruft update failed - nothing is committed; cruft said:\n"
             f"{last_lines(updated.stdout + updated.stderr)}"
         )
     after = recorded(project, ".cruft.json")
-    if after.get("commit") == before.get("commit"):
+    if not changes and after.get("commit") == before.get("commit"):
         raise UpdateError(
             "ERROR: cruft update left .cruft.json at the same template commit - run it by "
             f"hand to see why; cruft said:\n{last_lines(updated.stdout + updated.stderr)}"
@@ -271,6 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only fail when a file holds conflict markers or a .rej file is left",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change a recorded answer and render the template with it (repeatable)",
+    )
     arguments = parser.parse_args(argv)
     project = arguments.project.resolve()
     cruft = shlex.split(CRUFT)
@@ -284,11 +311,13 @@ def main(argv: list[str] | None = None) -> int:
                     " delete the .rej files"
                 )
             return 0
-        if not check(project, cruft):
+        out_of_date = check(project, cruft)
+        changes = answer_changes(arguments.set, project)
+        if not out_of_date and not changes:
             print("Up to date with the template: nothing to do.")
             write_outputs({"changed": "false"})
             return 0
-        result = update(project, cruft)
+        result = update(project, cruft, changes)
     except UpdateError as problem:
         print(problem, file=sys.stderr)
         return problem.code
