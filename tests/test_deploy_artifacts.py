@@ -598,7 +598,8 @@ def test_deploy_ships_the_commit_it_tests(baked, bake_id: str) -> None:
     assert deploy["permissions"] == {}
     assert deploy["concurrency"]["cancel-in-progress"] is False
     assert job["environment"] == "production"
-    assert "make test" in commands
+    # The deploy job tests nothing again: it installs exactly the lock, after `ci` passed.
+    assert "make test" not in commands and "uv sync --locked" in commands
     # CI runs first, in this workflow: its checks, and the image the deploy job pushes.
     assert deploy["jobs"]["ci"] == {
         "name": "CI",
