@@ -3,12 +3,15 @@ bounded for wide maps, scrubbed like events. Other executors: test_monitoring_ex
 
 from __future__ import annotations
 
+import time
+import urllib.request
 from typing import Any, Dict, List
 
 import pytest
 import sentry_sdk
 from prefect import Parameter, task
 from prefect.engine.state import State
+from sentry_sdk._span_batcher import SpanBatcher
 
 from .fixtures import REGION, monitoring_warnings
 from .project import SentryEndpoint, module
@@ -130,6 +133,8 @@ def test_two_flow_runs_in_one_process_are_two_traces(
     monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(RATE, "1")
+    # As in a new process (the fixtures cleared it): one trace for the process's scope.
+    sentry_sdk.get_isolation_scope().set_new_propagation_context()
     with MonitoredFlow("Twice") as flow:
         add_one(1)
 
@@ -186,8 +191,34 @@ def test_a_wide_map_costs_the_same_few_spans_as_a_narrow_one(
     assert all(span.get("parent_span_id", root["span_id"]) == root["span_id"] for span in wide)
 
 
+@task
+def post_to(url: str) -> int:
+    with urllib.request.urlopen(url, data=b"{}", timeout=5) as response:
+        return response.status
+
+
+def test_only_flow_and_task_runs_are_spans(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's HTTP call is no span of its own: the SDK's integrations find no current span."""
+    monkeypatch.setenv(RATE, "1")
+    other_service = SentryEndpoint().start()
+    try:
+        with MonitoredFlow("Calls a service") as flow:
+            post_to(other_service.url)
+
+        assert run_and_flush(flow).is_successful()
+    finally:
+        other_service.stop()
+
+    # One batch: the spans of a trace go out together when its root span ends.
+    spans = monitoring_env.spans(expected=2)
+    assert sorted(span["name"] for span in spans) == ["Calls a service", "post_to"]
+
+
 @task(name=SECRET_TASK_NAME)
 def call_api(api_token: str) -> str:
+    time.sleep(0.3)  # past the span batcher's flush interval (shortened below)
     return api_token[:3]
 
 
@@ -195,8 +226,12 @@ def test_no_secret_reaches_a_span(
     monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A secret parameter, and the same secret in a task's name and in the process's
-    arguments (sys.argv is a segment attribute), never leave the process."""
+    arguments (sys.argv is a segment attribute), never leave the process. Also not in
+    an envelope's header, which names the trace's root span: spans sent while the flow
+    runs (the SDK sends them every 5 s, here every 50 ms) go out before the root span's
+    own name passes the scrubber."""
     monkeypatch.setenv(RATE, "1")
+    monkeypatch.setattr(SpanBatcher, "FLUSH_WAIT_TIME", 0.05)
     monkeypatch.setattr("sys.argv", ["flow", f"--api-token={SECRET_TOKEN}"])
     with MonitoredFlow(f"Flow of {SECRET_TOKEN}") as flow:
         call_api(Parameter("api_token"))
