@@ -449,6 +449,7 @@ def test_the_schedule_starts_the_task_definition_that_runs_the_flow(baked) -> No
         "SENTRY_DSN_SSM_PARAMETER_NAME",
         "SENTRY_ENVIRONMENT",
         "SENTRY_REGION",
+        "SENTRY_TRACES_SAMPLE_RATE",
     }
     outputs = {name for (name,) in blocks(terraform, "output")}
     assert {"schedule_name", "log_group_name", "task_role_arn", "deploy_role_arn"} <= outputs

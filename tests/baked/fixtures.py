@@ -28,6 +28,7 @@ budget = module("monitoring.budget")
 events = module("monitoring.events")
 sentry_setup = module("monitoring.sentry_setup")
 state_handlers = module("monitoring.state_handlers")
+tracing = module("monitoring.tracing")
 transport = module("monitoring.transport")
 
 MONITORING_VARIABLES = (
@@ -39,6 +40,7 @@ MONITORING_VARIABLES = (
     transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME,
     budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME,
     events.PREFECT_TENANT_SLUG_ENV_NAME,
+    tracing.SENTRY_TRACES_SAMPLE_RATE_ENV_NAME,
     "PREFECT__CLOUD__API_KEY",
 )
 # Other ways AWS could find credentials or endpoints, some of them on the network.

@@ -395,13 +395,17 @@ def test_the_worker_plugin_fills_in_settings_and_never_overrides_the_workers_own
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(os, "environ", {**os.environ, "SENTRY_ENVIRONMENT": "the-workers-own"})
-    plugin = worker_monitoring.SentryWorkerPlugin(
-        dask_cluster.worker_environment({**FLOW_SETTINGS, "SENTRY_ENVIRONMENT": "test"})
-    )
+    flow_settings = {
+        **FLOW_SETTINGS,
+        "SENTRY_ENVIRONMENT": "test",
+        "SENTRY_TRACES_SAMPLE_RATE": "0.25",
+    }
+    plugin = worker_monitoring.SentryWorkerPlugin(dask_cluster.worker_environment(flow_settings))
 
     plugin.setup(worker=None)
 
     assert os.environ["SENTRY_REGION"] == REGION
+    assert os.environ["SENTRY_TRACES_SAMPLE_RATE"] == "0.25"  # the flow's traces reach workers
     assert os.environ["SENTRY_ENVIRONMENT"] == "the-workers-own"
     assert "SENTRY_DSN" not in plugin.environment
 

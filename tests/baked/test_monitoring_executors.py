@@ -22,6 +22,8 @@ from .project import SentryEndpoint, module
 from .sample_tasks import add_one, invert
 
 MonitoredFlow = module("monitoring").MonitoredFlow
+tracing = module("monitoring.tracing")
+TRACES_SAMPLE_RATE = tracing.SENTRY_TRACES_SAMPLE_RATE_ENV_NAME
 
 CLUSTER_DSN_PARAMETER = "/test/executors/sentry-dsn"
 EXECUTORS = ["local", "local-dask-threads", "local-dask-processes", "dask-cluster"]
@@ -34,9 +36,13 @@ def explode() -> None:
 
 @pytest.fixture(scope="module")
 def cluster(endpoint: SentryEndpoint, aws: str) -> Iterator[LocalCluster]:
-    """Two Dask worker processes, started with the flow's SENTRY_* variables and nothing else."""
+    """Two Dask worker processes, started with the flow's SENTRY_* variables and nothing else.
+
+    Their SENTRY_TRACES_SAMPLE_RATE lets them trace: a flow run decides whether it is traced.
+    """
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_monitoring(monkeypatch, endpoint.dsn, aws, parameter=CLUSTER_DSN_PARAMETER)
+        monkeypatch.setenv(TRACES_SAMPLE_RATE, "1")
         with LocalCluster(
             n_workers=2,
             threads_per_worker=1,
@@ -103,6 +109,33 @@ def test_every_executor_reports_the_same_events_with_the_same_tags(
         ("ZeroDivisionError", "invert", "3", "1", "Every executor", REGION, "test", "0123abc"),
     ]
     assert len({event["tags"]["flow_run_id"] for event in events}) == 1
+
+
+@pytest.mark.filterwarnings("ignore:Scheduler already contains a plugin:UserWarning")
+def test_every_executor_traces_a_flow_run_as_one_trace(
+    endpoint: SentryEndpoint, executor: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flow run's span is the root; every task span, from whatever thread or process,
+    is in its trace with it as parent (in another process, as a segment of its own). Each
+    map costs its summary and SAMPLED_CHILDREN children's spans, however many it runs."""
+    monkeypatch.setenv(TRACES_SAMPLE_RATE, "1")
+    with MonitoredFlow("Traced everywhere", executor=executor) as flow:
+        add_one.map(invert.map([1, 0, 2, 0, 4]))
+        add_one(explode())
+
+    assert flow.run().is_failed()
+    sentry_sdk.flush()
+
+    expected = 3 + 2 * (1 + tracing.SAMPLED_CHILDREN)
+    spans = endpoint.spans(expected=expected)
+    assert len(spans) == expected
+    [root] = [span for span in spans if "parent_span_id" not in span]
+    assert root["name"] == "Traced everywhere"
+    assert {span["trace_id"] for span in spans} == {root["trace_id"]}
+    assert {span.get("parent_span_id") for span in spans if span is not root} == {root["span_id"]}
+    names = sorted(span["name"] for span in spans if span is not root)
+    assert names == sorted(["explode", "add_one", *["invert", "add_one"] * 4])
+    assert len(endpoint.events(expected=3)) == 3
 
 
 @task

@@ -90,6 +90,15 @@ class SentryEndpoint:
         """The Sentry Crons check-ins received, waiting as `events()` does."""
         return self._payloads("check_in", expected, timeout)
 
+    def spans(self, expected: int = 0, timeout: float = 10.0) -> List[Dict[str, Any]]:
+        """The spans received (span streaming sends them in batches), waiting as `events()` does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            spans = [span for batch in self._payloads("span", 0, 0) for span in batch["items"]]
+            if len(spans) >= expected or time.monotonic() >= deadline:
+                return spans
+            time.sleep(0.02)
+
     def _payloads(self, item_type: str, expected: int, timeout: float) -> List[Dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while len(self.items(item_type)) < expected and time.monotonic() < deadline:

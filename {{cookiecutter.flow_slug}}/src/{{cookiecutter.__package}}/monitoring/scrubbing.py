@@ -71,6 +71,11 @@ def scrub_event(event: Dict[str, Any], hint: Dict[str, Any]) -> Dict[str, Any]:
     return bound_tags(_scrub(event, _known_secrets()))
 
 
+def scrub(value: Any) -> Any:
+    """`value` (a string, or dicts and lists of them) as `scrub_event` leaves an event's."""
+    return _scrub(value, _known_secrets())
+
+
 def _scrub(value: Any, secrets: Optional[Pattern[str]]) -> Any:
     if isinstance(value, str):
         if "@" in value:  # the cheap test first: most strings hold no URL credentials

@@ -19,6 +19,7 @@ from sentry_sdk.utils import BadDsn, Dsn
 
 from .integration import PrefectIntegration
 from .scrubbing import scrub_event
+from .tracing import tracing_options
 from .transport import (
     WarningTransport,
     forward_from_forked_workers,
@@ -181,6 +182,8 @@ def _read_options() -> Optional[Dict[str, Any]]:
             # read their tags from prefect.context, which Prefect sets in each thread.
             ThreadingIntegration,
         ],
+        # SENTRY_TRACES_SAMPLE_RATE: nothing unless it asks for tracing.
+        **tracing_options(),
     }
 
 

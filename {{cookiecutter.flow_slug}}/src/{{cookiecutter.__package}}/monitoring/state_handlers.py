@@ -17,7 +17,7 @@ from prefect.engine.state import Failed, State, TriggerFailed
 from prefect.engine.task_runner import TaskRunner
 from sentry_sdk.utils import event_from_exception
 
-from . import crons
+from . import crons, tracing
 from .budget import FailureBudget
 from .integration import ignore_runner_loggers, report_runner_loggers
 from .sentry_setup import describe, init_sentry, logger
@@ -61,6 +61,7 @@ def report_task_failure(task: Task, old_state: State, new_state: State) -> State
             handlers_report_failures()
             if is_final_failure(task, new_state) and first_report() and budget.allows(task.name):
                 report(new_state)
+            tracing.trace_task_run(task, new_state)
     except Exception as exc:  # a raising handler would fail the task
         logger.warning("Sentry could not report task %r: %s", task.name, describe(exc))
     return new_state
@@ -75,6 +76,7 @@ def report_flow_failure(flow: Flow, old_state: State, new_state: State) -> State
                 report(new_state)
             if new_state.is_finished():
                 budget.report_overflow(str(prefect.context.get("flow_run_id", "")))
+            tracing.trace_flow_run(flow, new_state)
     except Exception as exc:  # a raising handler would fail the flow
         logger.warning("Sentry could not report flow %r: %s", flow.name, describe(exc))
     return new_state
