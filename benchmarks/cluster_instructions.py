@@ -50,7 +50,7 @@ from baking import clean_environment
 
 from .endpoints import timed_endpoint_class
 from .harness import median, progress
-from .instruction_counts import CALLGRIND_OPTIONS
+from .instruction_counts import CALLGRIND_OPTIONS, _ratios
 from .monitoring import OVERHEAD_GOAL, SENTRY_VARIABLES, VARIANT_NAMES
 from .projects import DEFAULT_PACKAGE, dask_cluster_project
 from .report import Table, text_table, verdict
@@ -219,10 +219,6 @@ def cluster_instructions(
             ]
         table.rows.append(row)
     return table, figures
-
-
-def _ratios(values: list[float]) -> str:
-    return f"{median(values):.3f}x ({max(values):.3f}x)"
 
 
 class _Counter:

@@ -12,9 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import baking
@@ -119,18 +116,3 @@ def dask_cluster_project(scratch: Path) -> tuple[Path, Path]:
     _, project = Baker(scratch).bake(baking.TEMPLATE_DIR, {"executor": "dask_cluster"})
     progress(f"syncing {project}")
     return project, sync(project, python_interpreter(version["python"][0]))
-
-
-@contextmanager
-def synced_project(given: Path | None, keep: bool, prefix: str) -> Iterator[tuple[Path, Path]]:
-    """(project, its Python): `given`, a baked project already synced, or a dask_cluster
-    bake of this template in a scratch folder, removed afterwards unless `keep`."""
-    if given is not None:
-        yield given.resolve(), given.resolve() / ".venv" / "bin" / "python"
-        return
-    scratch = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        yield dask_cluster_project(scratch)
-    finally:
-        if not keep:
-            shutil.rmtree(scratch, ignore_errors=True)

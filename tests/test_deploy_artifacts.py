@@ -456,6 +456,31 @@ def test_the_schedule_starts_the_task_definition_that_runs_the_flow(baked) -> No
     assert {"ecs_cluster_arn", "run_task_network_configuration"} <= outputs  # "run it now"
 
 
+def test_ecs_hands_the_flow_its_dsn_from_ssm_with_the_execution_role(baked) -> None:
+    """SENTRY_DSN comes from the parameter as the task starts: the flow imports no boto3."""
+    terraform = load_terraform(baked("none-ecs-py3.13") / "terraform")
+    assert locals_of(terraform)["flow_secrets"] == {
+        "SENTRY_DSN": "${aws_ssm_parameter.sentry_dsn.arn}"
+    }
+    definition = blocks(terraform, "resource")[("aws_ecs_task_definition", "flow")]
+    container = definition["container_definitions"]
+    assert "secrets = [for name, arn in local.flow_secrets : {name = name, valueFrom = arn}]" in (
+        " ".join(container.split())
+    ), container
+    policy = blocks(terraform, "data")[("aws_iam_policy_document", "execution_secrets")]
+    grants = {
+        (tuple(statement["actions"]), tuple(statement["resources"]))
+        for statement in policy["statement"]
+    }
+    assert grants == {
+        (('"ssm:GetParameters"',), ("${aws_ssm_parameter.sentry_dsn.arn}",)),
+        (('"kms:Decrypt"',), ("${aws_kms_key.sentry_dsn.arn}",)),
+    }
+    attached = blocks(terraform, "resource")[("aws_iam_role_policy", "execution_secrets")]
+    assert attached["role"] == "${aws_iam_role.execution.id}"
+    assert attached["policy"] == "${data.aws_iam_policy_document.execution_secrets.json}"
+
+
 def test_free_text_round_trips_through_hcl(baked) -> None:
     terraform = load_terraform(baked("hostile-ecs-py3.13") / "terraform")
     resources = blocks(terraform, "resource")

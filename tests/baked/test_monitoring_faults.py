@@ -160,7 +160,7 @@ def test_a_throttled_dsn_read_is_retried_before_monitoring_turns_off(
     monkeypatch.setenv("AWS_ENDPOINT_URL", ssm.url)
 
     assert sentry_setup.init_sentry() is False
-    # SSM_CLIENT_CONFIG: botocore counts "max_attempts" as retries, after the first try.
+    # SSM_CLIENT_SETTINGS: botocore counts "max_attempts" as retries, after the first try.
     assert len(ssm.bodies) == 1 + 3
 
 

@@ -6,16 +6,18 @@ configured, a race by making one thread wait for the other where the race would 
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Dict, List
 
 import pytest
 import sentry_sdk
+from botocore.config import Config
 from prefect import Flow
 from prefect.executors import LocalDaskExecutor, LocalExecutor
 
-from .fixtures import REGION, monitoring_warnings
-from .project import SentryEndpoint, module
+from .fixtures import REGION, monitoring_warnings, run_python
+from .project import PACKAGE, SentryEndpoint, module
 from .sample_tasks import invert
 
 MonitoredFlow = module("monitoring").MonitoredFlow
@@ -25,7 +27,7 @@ sentry_setup = module("monitoring.sentry_setup")
 def test_what_ssm_may_cost_a_start_is_bounded_by_its_settings() -> None:
     """Each try is bounded by botocore's timeouts, the tries by their count, and all of
     them, with finding credentials, by one deadline."""
-    config = sentry_setup.SSM_CLIENT_CONFIG
+    config = Config(**sentry_setup.SSM_CLIENT_SETTINGS)
 
     assert sentry_setup.SSM_DEADLINE_SECONDS == 4.0
     assert (config.connect_timeout, config.read_timeout) == (1, 2)
@@ -33,6 +35,39 @@ def test_what_ssm_may_cost_a_start_is_bounded_by_its_settings() -> None:
     retries = dict(config.retries)
     tries = retries.pop("total_max_attempts", None) or retries.pop("max_attempts") + 1
     assert (tries, retries) == (4, {"mode": "standard"})
+
+
+def test_a_process_given_its_dsn_never_imports_boto3(sentry: SentryEndpoint) -> None:
+    """boto3 is for the SSM fallback alone: importing it is about a tenth of a start."""
+    env = {**os.environ, sentry_setup.SENTRY_DSN_ENV_NAME: sentry.dsn}
+    env[sentry_setup.SENTRY_DSN_SSM_PARAMETER_NAME] = "/not/read"
+    code = (
+        "import sys\n"
+        f"from {PACKAGE}.deployment import run\n"
+        f"from {PACKAGE}.flow import flow\n"
+        f"from {PACKAGE}.monitoring import init_sentry\n"
+        "assert init_sentry()\n"
+        "print(sorted(name for name in sys.modules if name.startswith('boto')))\n"
+    )
+
+    stdout, _, _ = run_python(code, env)
+
+    assert stdout.splitlines()[-1] == "[]"  # Prefect logs to stdout before it
+
+
+def test_without_a_dsn_a_fresh_process_reads_it_from_ssm_decrypted(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    """The fallback imports boto3 itself: nothing else in a fresh process has."""
+    code = (
+        f"from {PACKAGE}.monitoring import sentry_setup\n"
+        "assert sentry_setup.init_sentry()\n"
+        "print(sentry_setup.sentry_sdk.get_client().options['dsn'])\n"
+    )
+
+    stdout, _, _ = run_python(code, dict(os.environ))
+
+    assert stdout.splitlines()[-1] == monitoring_env.dsn
 
 
 def test_an_ssm_endpoint_that_never_answers_is_given_up_at_the_deadline(

@@ -7,14 +7,12 @@ import os
 import threading
 from typing import Any, Callable, Dict, Optional, TypeVar
 
-import boto3
 import sentry_sdk
-from botocore.config import Config
 from prefect.utilities.logging import get_logger
-from sentry_sdk.integrations.atexit import AtexitIntegration
+from sentry_sdk.integrations.argv import ArgvIntegration
+from sentry_sdk.integrations.dedupe import DedupeIntegration
+from sentry_sdk.integrations.excepthook import ExcepthookIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
-from sentry_sdk.integrations.modules import ModulesIntegration
-from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
 from .integration import PrefectIntegration
@@ -47,9 +45,14 @@ INCLUDE_SOURCE_CONTEXT = False
 # process and the flow goes on. Within it, a throttled or failed call is retried: the
 # first try and at most three retries ("max_attempts" counts retries), each bounded.
 SSM_DEADLINE_SECONDS = 4.0
-SSM_CLIENT_CONFIG = Config(
-    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 3}
-)
+# botocore.config.Config's settings. boto3 is imported only to read the DSN from SSM: a
+# process given SENTRY_DSN (by the platform, from the same parameter) never imports it,
+# and importing it is about a tenth of a flow's start.
+SSM_CLIENT_SETTINGS: Dict[str, Any] = {
+    "connect_timeout": 1,
+    "read_timeout": 2,
+    "retries": {"mode": "standard", "max_attempts": 3},
+}
 
 # A Prefect logger, so that monitoring's warnings show in the Prefect UI too.
 logger = get_logger("monitoring")
@@ -168,20 +171,22 @@ def _read_options() -> Optional[Dict[str, Any]]:
             LoggingIntegration(
                 level=logging.WARNING, event_level=logging.ERROR, sentry_logs_level=None
             ),
+            ArgvIntegration(),
+            DedupeIntegration(),
+            ExcepthookIntegration(),
         ],
-        # Only the SDK's defaults: none of the integrations it would enable for whatever
-        # libraries happen to be installed (web frameworks, boto3 spans, ...).
+        # Of the SDK's defaults, only the ones above; none of the integrations it would
+        # enable for whatever libraries happen to be installed (web frameworks, ...).
+        # Left out: the atexit integration (transport.flush_at_exit takes its place: the
+        # same bounded wait, plus a warning); the modules integration (the list of
+        # installed packages: the release pins it already, and reading it costs each
+        # process a quarter of a second at its first event); the threading integration
+        # (scope copies into every thread and thread-pool task, Dask's too: events read
+        # their tags from prefect.context, which Prefect sets in each thread); the stdlib
+        # integration (a breadcrumb per HTTP request and subprocess, as noisy as INFO
+        # lines; importing it imports botocore, about 4 % of a flow run's start).
+        "default_integrations": False,
         "auto_enabling_integrations": False,
-        "disabled_integrations": [
-            # transport.flush_at_exit takes its place: the same bounded wait, plus a warning.
-            AtexitIntegration,
-            # The list of installed packages: the release pins it already (uv.lock), and
-            # reading it costs each process a quarter of a second at its first event.
-            ModulesIntegration,
-            # Scope copying into every thread and thread-pool task (Dask's too): events
-            # read their tags from prefect.context, which Prefect sets in each thread.
-            ThreadingIntegration,
-        ],
         # SENTRY_TRACES_SAMPLE_RATE: nothing unless it asks for tracing.
         **tracing_options(),
     }
@@ -208,6 +213,9 @@ def _read_dsn(region: Optional[str]) -> Optional[str]:
 
 
 def _read_ssm_parameter(name: str, fallback_region: Optional[str]) -> str:
+    import boto3
+    from botocore.config import Config
+
     region = boto3.session.Session().region_name or fallback_region
     if not region:
         raise ValueError(
@@ -216,7 +224,7 @@ def _read_ssm_parameter(name: str, fallback_region: Optional[str]) -> str:
         )
 
     def read() -> str:
-        ssm = boto3.client("ssm", region_name=region, config=SSM_CLIENT_CONFIG)
+        ssm = boto3.client("ssm", region_name=region, config=Config(**SSM_CLIENT_SETTINGS))
         return get_ssm_parameter(ssm, name)
 
     return within(SSM_DEADLINE_SECONDS, read, f"SSM parameter {name!r}")
@@ -226,7 +234,7 @@ def within(seconds: float, call: Callable[[], T], what: str) -> T:  # noqa: UP04
     """`call()`'s result, or ValueError when it takes longer than `seconds`.
 
     The call goes on in a daemon thread, its result unused: botocore's own timeouts and
-    retries (SSM_CLIENT_CONFIG) bound a single read, and this bounds them all, together
+    retries (SSM_CLIENT_SETTINGS) bound a single read, and this bounds them all, together
     with finding credentials.
     """
     outcome: Dict[str, Any] = {}
