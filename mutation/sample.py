@@ -3,7 +3,8 @@
 cosmic-ray (`cosmic-ray init CONFIG SESSION`) lists every mutant of the configured modules
 in a session database; `cosmic-ray exec` runs the ones without a result. `draw` gives
 every mutant outside a seeded uniform sample a `skipped` result, so `exec` runs only the
-sample; `confirm` runs each killed mutant a second time; `report` prints the score, its
+sample; `confirm` runs each killed mutant a second time (`retest` runs each survivor again,
+after tests were added); `report` prints the score, its
 95 % interval and each survivor's diff. Run from the template's root:
 
     uv run cosmic-ray init mutation/hooks.toml mutation/hooks.sqlite
@@ -136,6 +137,20 @@ def confirm(config_file: Path, session: Path) -> list[str]:
     return flaky
 
 
+def retest(config_file: Path, session: Path) -> int:
+    """Run each survivor again with the tests as they are now (after tests were added);
+    what they kill is confirmed by `confirm` like any kill. The number now killed."""
+    config = load_config(str(config_file))
+    killed = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item, result in db.completed_work_items:
+            if result.test_outcome == TestOutcome.SURVIVED:
+                rerun = mutate_and_test(item.mutations, config.test_command, config.timeout)
+                db.set_result(item.job_id, rerun)
+                killed += rerun.test_outcome == TestOutcome.KILLED
+    return killed
+
+
 def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval of a proportion (95 % by default)."""
     if trials == 0:
@@ -213,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     confirming = commands.add_parser("confirm", help="run each killed mutant again")
     confirming.add_argument("config", type=Path)
     confirming.add_argument("session", type=Path)
+    retesting = commands.add_parser("retest", help="run each survivor again")
+    retesting.add_argument("config", type=Path)
+    retesting.add_argument("session", type=Path)
     reporting = commands.add_parser("report", help="print the survivors and the score")
     reporting.add_argument("session", type=Path)
     args = parser.parse_args(argv)
@@ -225,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "confirm":
         flaky = confirm(args.config, args.session)
         print(f"{len(flaky)} kills not repeated by the rerun: {' '.join(flaky) or 'none'}")
+    elif args.command == "retest":
+        print(f"{retest(args.config, args.session)} survivors killed by the tests as they are now")
     else:
         report(args.session)
     return 0
