@@ -3,15 +3,18 @@
 cosmic-ray (`cosmic-ray init CONFIG SESSION`) lists every mutant of the configured modules
 in a session database; `cosmic-ray exec` runs the ones without a result. `draw` gives
 every mutant outside a seeded uniform sample a `skipped` result, so `exec` runs only the
-sample; `confirm` runs each killed mutant a second time (`retest` runs each survivor again,
-after tests were added); `report` prints the score, its
-95 % interval and each survivor's diff. Run from the template's root:
+sample; `confirm` runs each killed mutant a second time and counts a kill only when the
+rerun kills it too; `report` prints the score, its 95 % interval and each survivor's
+diff. `retest` runs each survivor again, after tests were added. From the template's root:
 
-    uv run cosmic-ray init mutation/hooks.toml mutation/hooks.sqlite
-    uv run python -m mutation.sample draw mutation/hooks.sqlite --size 250 --seed 21
-    nice -n 10 uv run cosmic-ray exec mutation/hooks.toml mutation/hooks.sqlite
-    nice -n 10 uv run python -m mutation.sample confirm mutation/hooks.toml mutation/hooks.sqlite
-    uv run python -m mutation.sample report mutation/hooks.sqlite
+    uv run cosmic-ray init mutation/hooks.toml SESSION
+    uv run python -m mutation.sample draw SESSION --size 200 --seed 21
+    nice -n 10 uv run cosmic-ray exec mutation/hooks.toml SESSION
+    nice -n 10 uv run python -m mutation.sample confirm mutation/hooks.toml SESSION
+    uv run python -m mutation.sample report SESSION
+
+cosmic-ray mutates the files in place and restores them after each run: do not edit or
+test the same checkout meanwhile, and `git checkout` the modules if a run is interrupted.
 
 Mutants inside annotations are left out before the sample is drawn: the modules start
 with `from __future__ import annotations`, so Python never evaluates an annotation and

@@ -212,6 +212,13 @@ def test_each_rule_names_the_field_and_the_fix(answers: dict, field: str) -> Non
     assert " - " in message  # what is wrong - how to fix it
 
 
+def test_a_run_config_with_a_prefect_agent_is_not_checked_against_eventbridge() -> None:
+    for run_config in ("docker", "kubernetes", "local"):
+        answers = {**DEFAULTS, "orchestrator": "none", "run_config": run_config}
+        [message] = pre_gen.errors({**answers, "schedule": "0 6 1 * 1"})
+        assert message.startswith("ERROR: orchestrator: ")
+
+
 def test_a_replayed_sentry_crons_that_is_not_a_boolean_gets_one_message() -> None:
     answers = {**DEFAULTS, "orchestrator": "none", "sentry_crons": 0}
 
@@ -582,6 +589,30 @@ def test_without_git_the_bake_succeeds_with_a_one_line_note(
     [note] = [line for line in capfd.readouterr().out.splitlines() if line.startswith("Git:")]
     assert "git was not found" in note
     assert "git init -b main" in note
+
+
+@pytest.mark.parametrize(
+    ("init", "reason"),
+    [
+        pytest.param("echo 'fatal: disk full' >&2; exit 1", "fatal: disk full", id="exit 1"),
+        pytest.param("kill -KILL $$", "", id="killed by a signal"),
+    ],
+)
+def test_a_failing_git_init_is_reported_not_claimed(
+    init: str, reason: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    fake_git = tools / "git"
+    fake_git.write_text(f'#!/bin/sh\nif [ "$1" = init ]; then {init}; fi\nexit 128\n')
+    fake_git.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    project = tmp_path / "project"
+    project.mkdir()
+
+    note = post_gen.init_repository(project)
+
+    assert note == f"Git: `git init` failed ({reason}); run it yourself."
 
 
 def test_a_folder_that_is_a_repository_already_is_left_as_it_was(tmp_path: Path) -> None:
