@@ -219,6 +219,13 @@ def test_a_run_config_with_a_prefect_agent_is_not_checked_against_eventbridge() 
         assert message.startswith("ERROR: orchestrator: ")
 
 
+def test_a_replayed_orchestrator_that_is_not_a_choice_gets_the_choice_message_only() -> None:
+    for orchestrator in ("airflow", "prefect_2"):  # one sorts before "none", one after
+        answers = {**DEFAULTS, "orchestrator": orchestrator, "schedule": "0 6 1 * 1"}
+        [message] = pre_gen.errors({**answers, "sentry_crons": False, "executor": "dask_cluster"})
+        assert message.startswith(f"ERROR: orchestrator: '{orchestrator}' is not a choice")
+
+
 def test_a_replayed_sentry_crons_that_is_not_a_boolean_gets_one_message() -> None:
     answers = {**DEFAULTS, "orchestrator": "none", "sentry_crons": 0}
 
