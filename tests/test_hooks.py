@@ -138,6 +138,10 @@ def test_any_kubernetes_namespace_name_is_accepted(namespace: str) -> None:
     assert pre_gen.errors({**DEFAULTS, "kubernetes_namespace": namespace}) == []
 
 
+def test_a_flow_slug_as_long_as_sentry_slugs_go_is_taken() -> None:
+    assert pre_gen.errors({**DEFAULTS, "flow_slug": "sales_" + "s" * 44}) == []  # 50 characters
+
+
 @pytest.mark.parametrize("orchestrator", ["prefect_server", "prefect_cloud"])
 def test_a_prefect_backend_takes_any_run_config_and_no_schedule(orchestrator: str) -> None:
     for run_config in pre_gen.choices()["run_config"]:
@@ -167,6 +171,26 @@ EVENTBRIDGE = [
     pytest.param("0 6 * * */2", "cron(0 6 ? * SUN,TUE,THU,SAT *)", id="day-of-week step"),
     pytest.param("* * * * *", "cron(* * * * ? *)", id="every minute"),
     pytest.param("*/1 0-23 1-31 1-12 *", "cron(* * * * ? *)", id="full ranges are *"),
+    pytest.param("0 6 * * 1-7", "cron(0 6 ? * * *)", id="every weekday through 7 is *"),
+    pytest.param("0 6 * * 1/2", "cron(0 6 ? * MON,WED,FRI *)", id="day-of-week step from 1"),
+    # Every value but one is a list, never `*`: the last, the first, and the middle 7.
+    pytest.param("0-58 0 * * *", f"cron({','.join(map(str, range(59)))} 0 * * ? *)", id="0-58"),
+    pytest.param("0 1-23 * * *", f"cron(0 {','.join(map(str, range(1, 24)))} * * ? *)", id="1-23"),
+    pytest.param("0 0 2-31 * *", f"cron(0 0 {','.join(map(str, range(2, 32)))} * ? *)", id="2-31"),
+    pytest.param(
+        "0 0 1 1-11 *", "cron(0 0 1 JAN,FEB,MAR,APR,MAY,JUN,JUL,AUG,SEP,OCT,NOV ? *)", id="1-11"
+    ),
+    pytest.param("0 6 * * 0-5", "cron(0 6 ? * SUN,MON,TUE,WED,THU,FRI *)", id="SUN-FRI"),
+    pytest.param("0 6 * * 1-6", "cron(0 6 ? * MON,TUE,WED,THU,FRI,SAT *)", id="MON-SAT"),
+    pytest.param(
+        "0-6,8-59 0-6,8-23 1 1-6,8-12 *",
+        "cron({} {} 1 {} ? *)".format(
+            ",".join(str(m) for m in range(60) if m != 7),
+            ",".join(str(h) for h in range(24) if h != 7),
+            "JAN,FEB,MAR,APR,MAY,JUN,AUG,SEP,OCT,NOV,DEC",
+        ),
+        id="all but 7",
+    ),
 ]
 NOT_EVENTBRIDGE = [
     pytest.param("0 6 1 * 1", "both set", id="day-of-month and day-of-week"),
@@ -204,6 +228,28 @@ def test_each_rule_names_the_field_and_the_fix(answers: dict, field: str) -> Non
 
     assert message.startswith(f"ERROR: {field}: ")
     assert " - " in message  # what is wrong - how to fix it
+
+
+def test_a_run_config_with_a_prefect_agent_is_not_checked_against_eventbridge() -> None:
+    for run_config in ("docker", "kubernetes", "local"):
+        answers = {**DEFAULTS, "orchestrator": "none", "run_config": run_config}
+        [message] = pre_gen.errors({**answers, "schedule": "0 6 1 * 1"})
+        assert message.startswith("ERROR: orchestrator: ")
+
+
+def test_a_replayed_orchestrator_that_is_not_a_choice_gets_the_choice_message_only() -> None:
+    for orchestrator in ("airflow", "prefect_2"):  # one sorts before "none", one after
+        answers = {**DEFAULTS, "orchestrator": orchestrator, "schedule": "0 6 1 * 1"}
+        [message] = pre_gen.errors({**answers, "sentry_crons": False, "executor": "dask_cluster"})
+        assert message.startswith(f"ERROR: orchestrator: '{orchestrator}' is not a choice")
+
+
+def test_a_replayed_sentry_crons_that_is_not_a_boolean_gets_one_message() -> None:
+    answers = {**DEFAULTS, "orchestrator": "none", "sentry_crons": 0}
+
+    assert pre_gen.errors(answers) == [
+        "ERROR: sentry_crons: 0 is not true or false - use sentry_crons=true or sentry_crons=false"
+    ]
 
 
 @pytest.mark.parametrize(("answers", "field"), REJECTED)
@@ -402,6 +448,7 @@ ONLY_THE_HOOK_REFUSES = [
     pytest.param("0 6 * * 7/2", "steps from 7", id="step from 7: croniter steps from 0"),
     pytest.param("59-0 * * * *", "backwards", id="backwards range: croniter wraps"),
     pytest.param("0 0 30 2 *", "never", id="february 30: croniter finds no next run"),
+    pytest.param("0 0 30 2 0-6", "never", id="february 30 on any weekday is no weekday rule"),
 ]
 CRONITER_ACCEPTS = [
     "0 6 * * *",
@@ -421,6 +468,8 @@ CRONITER_ACCEPTS = [
     "0 6 * * */8",
     "0 6 1 * 1",
     "0 0 29 2 *",
+    "0 0 30 2 1",  # cron runs on February's Mondays: either day field matches
+    "0 6 * * 1/2",
     "*/90 * * * *",
     "* * * * *",
 ]
@@ -462,6 +511,23 @@ def test_a_cron_croniter_misreads_or_cannot_run_is_refused(cron: str, problem: s
 
     assert message.startswith("ERROR: schedule: ")
     assert problem in message
+
+
+# The length of each month (a leap year's), spelled out here, not read from the hook.
+MONTH_LENGTHS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+@pytest.mark.parametrize(("month", "length"), enumerate(MONTH_LENGTHS, start=1))
+def test_each_month_runs_on_its_last_day_and_never_on_the_day_after(
+    month: int, length: int
+) -> None:
+    assert pre_gen.errors({**DEFAULTS, "schedule": f"0 0 {length} {month} *"}) == []
+    if length < 31:
+        day_after = f"0 0 {length + 1} {month} *"
+        [message] = pre_gen.errors({**DEFAULTS, "schedule": day_after})
+        assert message.startswith(f"ERROR: schedule: day-of-month '{length + 1}' never comes")
+        # Some other chosen month, or any weekday, and it runs.
+        assert pre_gen.errors({**DEFAULTS, "schedule": f"0 0 {length + 1} {month},1 *"}) == []
 
 
 @pytest.mark.parametrize("cron", CRONITER_ACCEPTS)
@@ -548,6 +614,30 @@ def test_without_git_the_bake_succeeds_with_a_one_line_note(
     [note] = [line for line in capfd.readouterr().out.splitlines() if line.startswith("Git:")]
     assert "git was not found" in note
     assert "git init -b main" in note
+
+
+@pytest.mark.parametrize(
+    ("init", "reason"),
+    [
+        pytest.param("echo 'fatal: disk full' >&2; exit 1", "fatal: disk full", id="exit 1"),
+        pytest.param("kill -KILL $$", "", id="killed by a signal"),
+    ],
+)
+def test_a_failing_git_init_is_reported_not_claimed(
+    init: str, reason: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    fake_git = tools / "git"
+    fake_git.write_text(f'#!/bin/sh\nif [ "$1" = init ]; then {init}; fi\nexit 128\n')
+    fake_git.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    project = tmp_path / "project"
+    project.mkdir()
+
+    note = post_gen.init_repository(project)
+
+    assert note == f"Git: `git init` failed ({reason}); run it yourself."
 
 
 def test_a_folder_that_is_a_repository_already_is_left_as_it_was(tmp_path: Path) -> None:

@@ -10,7 +10,15 @@ from tests.conftest import TEMPLATE_DIR
 
 # Named one by one: ruff would try to read the baked project's pyproject.toml, which is
 # a Jinja template and no TOML until it is baked.
-TEMPLATE_CODE = ["baking.py", "hooks", "prefect_flow_filters.py", "scripts", "tests", "benchmarks"]
+TEMPLATE_CODE = [
+    "baking.py",
+    "hooks",
+    "prefect_flow_filters.py",
+    "scripts",
+    "tests",
+    "benchmarks",
+    "mutation",
+]
 
 
 def test_ruff_finds_nothing_to_fix() -> None:
