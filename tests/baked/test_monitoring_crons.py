@@ -59,8 +59,8 @@ def test_a_scheduled_run_checks_in_when_it_starts_and_when_it_ends(
     assert started["monitor_config"] == {
         "schedule": {"type": "crontab", "value": "0 6 * * *"},
         "timezone": "UTC",
-        "checkin_margin": crons.CHECKIN_MARGIN_MINUTES,
-        "max_runtime": crons.MAX_RUNTIME_MINUTES,
+        "checkin_margin": 10,
+        "max_runtime": 120,
         "failure_issue_threshold": 1,
         "recovery_threshold": 1,
     }
