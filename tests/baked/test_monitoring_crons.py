@@ -308,16 +308,31 @@ def test_a_schedule_sentry_crons_cannot_express_warns_and_does_not_check_in(
     assert monitoring_env.check_ins(timeout=0.2) == []
 
 
-def test_an_interval_schedule_is_monitored_as_an_interval(monitoring_env: SentryEndpoint) -> None:
-    every_hour = IntervalSchedule(interval=datetime.timedelta(hours=2))
-    with MonitoredFlow("Every two hours", schedule=every_hour) as flow:
+@pytest.mark.parametrize(
+    ("interval", "value", "unit"),
+    [
+        (datetime.timedelta(hours=2), 2, "hour"),
+        (datetime.timedelta(days=1), 1, "day"),
+        (datetime.timedelta(weeks=2), 2, "week"),
+        (datetime.timedelta(minutes=90), 90, "minute"),
+    ],
+    ids=["2-hours", "1-day", "2-weeks", "90-minutes"],
+)
+def test_an_interval_schedule_is_monitored_as_an_interval(
+    monitoring_env: SentryEndpoint, interval: datetime.timedelta, value: int, unit: str
+) -> None:
+    with MonitoredFlow("Every so often", schedule=IntervalSchedule(interval=interval)) as flow:
         succeed()
 
     flow.run(run_on_schedule=False)
     sentry_sdk.flush()
 
     started, _ = monitoring_env.check_ins(expected=2)
-    assert started["monitor_config"]["schedule"] == {"type": "interval", "value": 2, "unit": "hour"}
+    assert started["monitor_config"]["schedule"] == {
+        "type": "interval",
+        "value": value,
+        "unit": unit,
+    }
 
 
 # One source of truth: deployment/sentry_crons.json, which terraform/crons.tf reads too.

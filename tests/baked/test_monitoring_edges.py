@@ -15,6 +15,7 @@ import sentry_sdk
 from prefect import task
 from prefect.engine import signals
 
+from .fixtures import monitoring_warnings, use_monitoring
 from .project import SentryEndpoint, module
 from .sample_tasks import capture_errors
 
@@ -155,3 +156,20 @@ def test_the_shutdown_timeout_is_read_from_its_variable(monkeypatch: pytest.Monk
     monkeypatch.setenv(transport.SENTRY_SHUTDOWN_TIMEOUT_ENV_NAME, "0.5")
 
     assert transport.shutdown_timeout() == 0.5
+
+
+def test_more_events_at_once_than_the_sdk_queues_is_explained_once(
+    monkeypatch: pytest.MonkeyPatch, aws: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sentry takes an event each 50 ms here: of 150 captured at once, the SDK's queue
+    (100) drops the rest, and the warning says so."""
+    slow = SentryEndpoint(delay=0.05).start()
+    use_monitoring(monkeypatch, slow.dsn, aws)
+    assert init_sentry()
+
+    for number in range(150):
+        sentry_sdk.capture_message(f"one of many, {number}", level="error")
+
+    [warning] = monitoring_warnings(caplog, "not delivered")
+    assert "more events at once than the SDK queues (100)" in warning
+    slow.stop()
