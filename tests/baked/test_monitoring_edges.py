@@ -173,3 +173,22 @@ def test_more_events_at_once_than_the_sdk_queues_is_explained_once(
     [warning] = monitoring_warnings(caplog, "not delivered")
     assert "more events at once than the SDK queues (100)" in warning
     slow.stop()
+
+
+def test_a_list_parameter_is_summarised_from_its_65th_item(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    """Up to 64 short items, a parameter is on the event whole; from 65, as a summary."""
+    assert init_sentry()
+    for rows in (list(range(64)), list(range(65))):
+        with prefect.context(parameters={"rows": rows}):
+            sentry_sdk.capture_message(f"{len(rows)} rows")
+    sentry_sdk.flush()
+
+    whole, summarised = monitoring_env.events(expected=2)
+    assert whole["contexts"]["flow_parameters"]["rows"] == list(range(64))
+    assert summarised["contexts"]["flow_parameters"]["rows"] == {
+        "type": "list",
+        "length": 65,
+        "starts_with": "[0, 1, 2]",
+    }
