@@ -192,3 +192,29 @@ def test_a_list_parameter_is_summarised_from_its_65th_item(
         "length": 65,
         "starts_with": "[0, 1, 2]",
     }
+
+
+def test_a_broken_sentry_never_changes_the_error_of_a_raising_state_handler(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task fails with its handler's error, whatever Sentry's SDK raises meanwhile."""
+
+    def raising_handler(task: Any, old: Any, new: Any) -> Any:
+        if new.is_running():
+            raise ValueError("the team's handler broke")
+        return new
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the SDK broke")
+
+    guarded = task(lambda: 1, name="guarded", state_handlers=[raising_handler])
+    with MonitoredFlow("Raising handler") as flow:
+        ran = guarded()
+    monkeypatch.setattr(sentry_sdk, "capture_event", broken)
+    monkeypatch.setattr(sentry_sdk, "capture_message", broken)
+
+    state = flow.run().result[ran]
+
+    assert state.is_failed()
+    assert "the team's handler broke" in repr(state.result)
+    assert "the SDK broke" not in repr(state.result)
