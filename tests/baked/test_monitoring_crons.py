@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -59,8 +60,8 @@ def test_a_scheduled_run_checks_in_when_it_starts_and_when_it_ends(
     assert started["monitor_config"] == {
         "schedule": {"type": "crontab", "value": "0 6 * * *"},
         "timezone": "UTC",
-        "checkin_margin": crons.CHECKIN_MARGIN_MINUTES,
-        "max_runtime": crons.MAX_RUNTIME_MINUTES,
+        "checkin_margin": 10,
+        "max_runtime": 120,
         "failure_issue_threshold": 1,
         "recovery_threshold": 1,
     }
@@ -278,7 +279,9 @@ def test_a_monitor_slug_reads_as_the_flow_name() -> None:
     assert crons.monitor_slug("daily-sales-report") == "daily-sales-report"
     assert crons.monitor_slug("Daily Sales Report").startswith("daily-sales-report-")
     assert crons.monitor_slug("Ventes été").startswith("ventes-ete-")
-    assert crons.monitor_slug("x" * 80).startswith("x" * 40)
+    # Sentry's longest slug, 50 characters: the name's start, a dash, 8 hex digits of its hash.
+    digest = hashlib.sha256(b"x" * 80).hexdigest()[:8]
+    assert crons.monitor_slug("x" * 80) == "x" * 41 + "-" + digest
 
 
 @pytest.mark.parametrize(
@@ -308,16 +311,31 @@ def test_a_schedule_sentry_crons_cannot_express_warns_and_does_not_check_in(
     assert monitoring_env.check_ins(timeout=0.2) == []
 
 
-def test_an_interval_schedule_is_monitored_as_an_interval(monitoring_env: SentryEndpoint) -> None:
-    every_hour = IntervalSchedule(interval=datetime.timedelta(hours=2))
-    with MonitoredFlow("Every two hours", schedule=every_hour) as flow:
+@pytest.mark.parametrize(
+    ("interval", "value", "unit"),
+    [
+        (datetime.timedelta(hours=2), 2, "hour"),
+        (datetime.timedelta(days=1), 1, "day"),
+        (datetime.timedelta(weeks=2), 2, "week"),
+        (datetime.timedelta(minutes=90), 90, "minute"),
+    ],
+    ids=["2-hours", "1-day", "2-weeks", "90-minutes"],
+)
+def test_an_interval_schedule_is_monitored_as_an_interval(
+    monitoring_env: SentryEndpoint, interval: datetime.timedelta, value: int, unit: str
+) -> None:
+    with MonitoredFlow("Every so often", schedule=IntervalSchedule(interval=interval)) as flow:
         succeed()
 
     flow.run(run_on_schedule=False)
     sentry_sdk.flush()
 
     started, _ = monitoring_env.check_ins(expected=2)
-    assert started["monitor_config"]["schedule"] == {"type": "interval", "value": 2, "unit": "hour"}
+    assert started["monitor_config"]["schedule"] == {
+        "type": "interval",
+        "value": value,
+        "unit": unit,
+    }
 
 
 # One source of truth: deployment/sentry_crons.json, which terraform/crons.tf reads too.
