@@ -12,11 +12,12 @@ import sentry_sdk
 from botocore.config import Config
 from prefect.utilities.logging import get_logger
 from sentry_sdk.integrations.atexit import AtexitIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.integrations.threading import ThreadingIntegration
+from sentry_sdk.integrations.unraisablehook import UnraisablehookIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
+from . import sdk
 from .integration import PrefectIntegration
 from .scrubbing import scrub_event
 from .transport import (
@@ -155,18 +156,17 @@ def _read_options() -> Optional[Dict[str, Any]]:
         # keeps the last 30 breadcrumbs (flow parameters: events.summarise).
         "max_value_length": 8192,
         "max_breadcrumbs": 30,
-        "include_local_variables": INCLUDE_LOCAL_VARIABLES,
-        "include_source_context": INCLUDE_SOURCE_CONTEXT,
+        "data_collection": sdk.frame_data(INCLUDE_LOCAL_VARIABLES, INCLUDE_SOURCE_CONTEXT),
         "before_send": scrub_event,
+        "before_send_log": sdk.drop_sentry_log,
         "transport": WarningTransport,
         # Breadcrumbs from warnings and errors only: Prefect logs two INFO lines per task
         # run, and each would cost every task run a breadcrumb and every event a hundred
         # lines to carry. The whole log is in the Prefect UI, one click from the event.
+        # No log line is sent as a Sentry Log (sdk.logging_integration).
         "integrations": [
             PrefectIntegration(),
-            LoggingIntegration(
-                level=logging.WARNING, event_level=logging.ERROR, sentry_logs_level=None
-            ),
+            sdk.logging_integration(breadcrumb_level=logging.WARNING, event_level=logging.ERROR),
         ],
         # Only the SDK's defaults: none of the integrations it would enable for whatever
         # libraries happen to be installed (web frameworks, boto3 spans, ...).
@@ -180,6 +180,9 @@ def _read_options() -> Optional[Dict[str, Any]]:
             # Scope copying into every thread and thread-pool task (Dask's too): events
             # read their tags from prefect.context, which Prefect sets in each thread.
             ThreadingIntegration,
+            # An event for each exception raised in a __del__ (on by default in 3.x): never
+            # a task's failure, and outside the per-task budget of events.
+            UnraisablehookIntegration,
         ],
     }
 

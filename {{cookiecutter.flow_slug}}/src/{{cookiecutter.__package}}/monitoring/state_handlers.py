@@ -15,9 +15,8 @@ from prefect.engine.flow_runner import FlowRunner
 from prefect.engine.runner import ENDRUN
 from prefect.engine.state import Failed, State, TriggerFailed
 from prefect.engine.task_runner import TaskRunner
-from sentry_sdk.utils import event_from_exception
 
-from . import crons
+from . import crons, sdk
 from .budget import FailureBudget
 from .integration import ignore_runner_loggers, report_runner_loggers
 from .sentry_setup import describe, init_sentry, logger
@@ -160,10 +159,8 @@ def report(state: State) -> None:
     """Send the state's error to Sentry, as an unhandled error of Prefect's."""
     error = state.result
     if isinstance(error, BaseException):
-        event, hint = event_from_exception(
-            error,
-            client_options=sentry_sdk.get_client().options,
-            mechanism={"type": "prefect", "handled": False},
+        event, hint = sdk.event_from_exception(
+            error, mechanism={"type": "prefect", "handled": False}
         )
         sentry_sdk.capture_event(event, hint=hint)
     else:
