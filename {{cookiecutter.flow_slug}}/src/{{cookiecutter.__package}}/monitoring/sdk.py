@@ -18,8 +18,8 @@ to guess, and Sentry stays off with a warning (sentry_setup.init_sentry).
   `drop_sentry_log` drops any log that would still be sent: nothing scrubs them.
 - Which loggers make no events. 2.x's `ignore_logger` is 3.x's
   `ignore_logger_for_events` (3.x's `ignore_logger` only stops Sentry Logs).
-- `event_from_exception`: 2.x needs the client's options passed in (without them it
-  reads frame settings of its own); 3.x reads them itself and takes no such argument.
+- `event_from_exception` no longer takes `client_options` on 3.x. 2.x needs none either
+  once `data_collection` is set: it then reads the frame settings from the client.
 - Integrations on by default: 3.x adds the UnraisablehookIntegration, and no longer
   includes the LoggingIntegration (sentry_setup passes both choices explicitly).
 """
@@ -27,14 +27,11 @@ to guess, and Sentry stays off with a warning (sentry_setup.init_sentry).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict
 
-import sentry_sdk
 from sentry_sdk.integrations import logging as sentry_logging
 from sentry_sdk.integrations.logging import LoggingIntegration
-from sentry_sdk.utils import event_from_exception as _event_from_exception
 
-Event = Dict[str, Any]
 # Lines of code that `data_collection` sends around each frame when source context is on.
 CONTEXT_LINES = 5
 
@@ -79,16 +76,3 @@ def ignore_logger_for_events(name: str) -> None:
 def unignore_logger_for_events(name: str) -> None:
     """Undo `ignore_logger_for_events(name)`."""
     getattr(sentry_logging, "unignore_logger_for_events", sentry_logging.unignore_logger)(name)
-
-
-_PASS_CLIENT_OPTIONS = "client_options" in inspect.signature(_event_from_exception).parameters
-
-
-def event_from_exception(
-    error: BaseException, mechanism: Optional[Dict[str, Any]] = None
-) -> Tuple[Event, Dict[str, Any]]:
-    """The event and hint the SDK makes of `error`, with the client's own settings."""
-    if _PASS_CLIENT_OPTIONS:
-        options = sentry_sdk.get_client().options
-        return _event_from_exception(error, client_options=options, mechanism=mechanism)
-    return _event_from_exception(error, mechanism=mechanism)

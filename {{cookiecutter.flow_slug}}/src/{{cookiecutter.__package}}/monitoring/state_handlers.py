@@ -15,8 +15,9 @@ from prefect.engine.flow_runner import FlowRunner
 from prefect.engine.runner import ENDRUN
 from prefect.engine.state import Failed, State, TriggerFailed
 from prefect.engine.task_runner import TaskRunner
+from sentry_sdk.utils import event_from_exception
 
-from . import crons, sdk
+from . import crons
 from .budget import FailureBudget
 from .integration import ignore_runner_loggers, report_runner_loggers
 from .sentry_setup import describe, init_sentry, logger
@@ -159,9 +160,8 @@ def report(state: State) -> None:
     """Send the state's error to Sentry, as an unhandled error of Prefect's."""
     error = state.result
     if isinstance(error, BaseException):
-        event, hint = sdk.event_from_exception(
-            error, mechanism={"type": "prefect", "handled": False}
-        )
+        # The SDK reads its own settings (sdk.py: 3.x takes no client_options).
+        event, hint = event_from_exception(error, mechanism={"type": "prefect", "handled": False})
         sentry_sdk.capture_event(event, hint=hint)
     else:
         sentry_sdk.capture_message(state.message or repr(state), level="error")
