@@ -26,6 +26,7 @@ How a flow run is monitored, module by module:
   events, and a wait bounded by SENTRY_SHUTDOWN_TIMEOUT when a process ends, worker
   processes included (`deliver_before_exit`), never while a task runs.
 - `crons`: Sentry Crons check-ins for a scheduled flow, so missed and crashed runs show.
+- `sdk`: what differs between sentry-sdk 2.x and 3.x, found by asking the installed SDK.
 - `__main__`: `python -m <package>.monitoring` (`make check-monitoring`) sends a test event.
 """
 

@@ -13,7 +13,6 @@ the only report of a failure.
 from __future__ import annotations
 
 from sentry_sdk.integrations import Integration
-from sentry_sdk.integrations.logging import ignore_logger, unignore_logger
 from sentry_sdk.scope import add_global_event_processor
 
 from .events import (
@@ -22,6 +21,7 @@ from .events import (
     add_flow_run_data,
     drop_duplicate_log_events,
 )
+from .sdk import ignore_logger_for_events, unignore_logger_for_events
 
 
 class PrefectIntegration(Integration):
@@ -43,11 +43,11 @@ def ignore_runner_loggers() -> None:
     scheduler the tasks of a worker that died: once the state handlers report failures,
     those lines would only be built into events to be dropped, or repeat a failure."""
     for name in (*PREFECT_RUNNER_LOGGERS, *DASK_LOGGERS):
-        ignore_logger(name)
+        ignore_logger_for_events(name)
 
 
 def report_runner_loggers() -> None:
     """Prefect's and Dask's error log lines become events again (a flow without state
     handlers)."""
     for name in (*PREFECT_RUNNER_LOGGERS, *DASK_LOGGERS):
-        unignore_logger(name)
+        unignore_logger_for_events(name)

@@ -1,8 +1,8 @@
 """What never leaves the process: `scrub_event`, run on every event just before it is sent.
 
-The SDK's own scrubber filters request data, `extra`, `user`, breadcrumb data and frame
-locals by key name, but not tags, contexts, or exception and log messages. This one walks
-the whole event:
+It is the only scrubber: sentry-sdk 3 has none of its own, and 2.x's (which filtered a
+few parts of an event by key name only) is off once `data_collection` is set (sdk.py).
+This one walks the whole event:
 
 - a value under a secret-looking key (password, pwd, secret, token, key, credential,
   webhook, ...) becomes [Filtered], whatever it is;

@@ -12,9 +12,9 @@ from prefect.utilities.logging import get_logger
 from sentry_sdk.integrations.argv import ArgvIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.excepthook import ExcepthookIntegration
-from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
+from . import sdk
 from .integration import PrefectIntegration
 from .scrubbing import scrub_event
 from .tracing import tracing_options
@@ -159,18 +159,17 @@ def _read_options() -> Optional[Dict[str, Any]]:
         # keeps the last 30 breadcrumbs (flow parameters: events.summarise).
         "max_value_length": 8192,
         "max_breadcrumbs": 30,
-        "include_local_variables": INCLUDE_LOCAL_VARIABLES,
-        "include_source_context": INCLUDE_SOURCE_CONTEXT,
+        "data_collection": sdk.frame_data(INCLUDE_LOCAL_VARIABLES, INCLUDE_SOURCE_CONTEXT),
         "before_send": scrub_event,
+        "before_send_log": sdk.drop_sentry_log,
         "transport": WarningTransport,
         # Breadcrumbs from warnings and errors only: Prefect logs two INFO lines per task
         # run, and each would cost every task run a breadcrumb and every event a hundred
         # lines to carry. The whole log is in the Prefect UI, one click from the event.
+        # No log line is sent as a Sentry Log (sdk.logging_integration).
         "integrations": [
             PrefectIntegration(),
-            LoggingIntegration(
-                level=logging.WARNING, event_level=logging.ERROR, sentry_logs_level=None
-            ),
+            sdk.logging_integration(breadcrumb_level=logging.WARNING, event_level=logging.ERROR),
             ArgvIntegration(),
             DedupeIntegration(),
             ExcepthookIntegration(),
@@ -184,7 +183,9 @@ def _read_options() -> Optional[Dict[str, Any]]:
         # (scope copies into every thread and thread-pool task, Dask's too: events read
         # their tags from prefect.context, which Prefect sets in each thread); the stdlib
         # integration (a breadcrumb per HTTP request and subprocess, as noisy as INFO
-        # lines; importing it imports botocore, about 4 % of a flow run's start).
+        # lines; importing it imports botocore, about 4 % of a flow run's start); the
+        # unraisable-hook integration (on by default in sentry-sdk 3: an event for each
+        # exception raised in a __del__, never a task's failure, outside the event budget).
         "default_integrations": False,
         "auto_enabling_integrations": False,
         # SENTRY_TRACES_SAMPLE_RATE: nothing unless it asks for tracing.

@@ -162,11 +162,8 @@ def report(state: State) -> None:
     """Send the state's error to Sentry, as an unhandled error of Prefect's."""
     error = state.result
     if isinstance(error, BaseException):
-        event, hint = event_from_exception(
-            error,
-            client_options=sentry_sdk.get_client().options,
-            mechanism={"type": "prefect", "handled": False},
-        )
+        # The SDK reads its own settings (sdk.py: 3.x takes no client_options).
+        event, hint = event_from_exception(error, mechanism={"type": "prefect", "handled": False})
         sentry_sdk.capture_event(event, hint=hint)
     else:
         sentry_sdk.capture_message(state.message or repr(state), level="error")
