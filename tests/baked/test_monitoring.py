@@ -250,6 +250,25 @@ def test_a_plain_flow_with_init_base_flow_upstream_reports_a_failure_once(
     assert event["tags"]["task_name"] == "Divide by zero"
 
 
+def test_a_plain_flow_reports_its_failure_after_a_monitored_flow_used_init_base_flow(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    """init_base_flow is one task object, shared by every flow of the process: a
+    MonitoredFlow built first leaves it as it was, so the plain Flow's failure is reported."""
+    with MonitoredFlow("Monitored first") as monitored:
+        invert(1, upstream_tasks=[init_base_flow])
+    with Flow("Plain after") as plain:
+        divide_by_zero(upstream_tasks=[init_base_flow])
+
+    assert monitored.run().is_successful()
+    assert plain.run().is_failed()
+    sentry_sdk.flush()
+
+    [event] = monitoring_env.events(expected=1)
+    assert event["exception"]["values"][-1]["type"] == "ZeroDivisionError"
+    assert event["tags"]["flow_name"] == "Plain after"
+
+
 def test_init_base_flow_upstream_of_a_mapped_task_is_not_mapped_over(
     monitoring_env: SentryEndpoint,
 ) -> None:

@@ -40,17 +40,19 @@ def cluster(endpoint: SentryEndpoint, aws: str) -> Iterator[LocalCluster]:
 
     Their SENTRY_TRACES_SAMPLE_RATE lets them trace: a flow run decides whether it is traced.
     """
+    # Only while the workers start: in this process, each test chooses whether it traces.
     with pytest.MonkeyPatch.context() as monkeypatch:
         use_monitoring(monkeypatch, endpoint.dsn, aws, parameter=CLUSTER_DSN_PARAMETER)
         monkeypatch.setenv(TRACES_SAMPLE_RATE, "1")
-        with LocalCluster(
+        cluster = LocalCluster(
             n_workers=2,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
-        ) as cluster:
-            yield cluster
+        )
+    with cluster:
+        yield cluster
 
 
 @pytest.fixture(params=EXECUTORS)

@@ -48,7 +48,7 @@ def init_base_flow() -> None:
     """Start Sentry before the tasks listed downstream of this one, in any Flow.
 
     In a plain `Flow`, no state handler reports failures: Prefect's error log lines do.
-    In a MonitoredFlow, this task's own state handler takes that back at once.
+    In a MonitoredFlow, the state handler of each task that runs next takes that back.
     """
     if init_sentry():
         report_runner_loggers()
@@ -204,7 +204,9 @@ class MonitoredFlow(Flow):
             raise
 
     def add_task(self, task: Task) -> Task:
-        if report_task_failure not in task.state_handlers:
+        # init_base_flow is one object that every flow of the process shares, and it never
+        # fails: with this handler, it would stop a plain Flow's failures being reported.
+        if task is not init_base_flow and report_task_failure not in task.state_handlers:
             # A new list: a task copy shares the list with the task it was copied from.
             task.state_handlers = [*task.state_handlers, report_task_failure]
         return super().add_task(task)
