@@ -89,6 +89,9 @@ def test_check_monitoring_sends_a_test_event_as_a_flow_run_would(
     assert event["event_id"] == event_id
     assert event["level"] == "info"
     assert (event["environment"], event["release"]) == ("test", "0123abc")
+    # One issue per project, named after its package.
+    assert event["message"].startswith(f"Monitoring check: {PACKAGE} reaches Sentry.")
+    assert event["fingerprint"] == ["monitoring-check", PACKAGE]
 
 
 def test_check_monitoring_fails_when_monitoring_is_off(

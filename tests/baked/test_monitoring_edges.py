@@ -142,6 +142,53 @@ def test_the_flush_waits_for_events_a_worker_process_handed_over(
     assert len(monitoring_env.events(timeout=0)) == 20
 
 
+def test_the_sdk_s_flush_gets_only_the_time_the_forwarded_events_left(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SENTRY_SHUTDOWN_TIMEOUT bounds the whole flush: what waiting for the workers' events
+    took (0.75 of 2 s, on a clock the test moves) is taken off what the SDK may wait."""
+    assert init_sentry()
+    now = [1000.0]
+    monkeypatch.setattr(transport.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(
+        transport, "_wait_for_forwarded", lambda timeout: now.__setitem__(0, now[0] + 0.75)
+    )
+    given: List[float] = []
+    monkeypatch.setattr(
+        sentry_sdk.get_client(), "flush", lambda timeout, callback: given.append(timeout)
+    )
+
+    assert transport.flush(timeout=2.0)
+
+    assert given == [1.25]
+
+
+def test_a_worker_process_sets_up_its_exit_flush_once(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every flow state change of a worker asks for the flush at its exit: one is set up."""
+    assert init_sentry()  # sends itself: not a pool worker handing its events over
+    finalizers: List[Any] = []
+    monkeypatch.setattr(transport, "_exit_flush_pid", None)
+    monkeypatch.setattr(
+        transport.multiprocessing.util, "Finalize", lambda *args, **kwargs: finalizers.append(args)
+    )
+
+    for _ in range(3):
+        transport.deliver_before_exit()
+
+    assert finalizers == [(None, transport.flush_at_exit)]
+
+
+def test_a_limit_of_one_event_per_task_is_taken(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME, "1")
+
+    assert budget.FailureBudget().limit() == 1
+    assert not monitoring_warnings(caplog, "SENTRY_MAX_EVENTS_PER_TASK")
+
+
 def test_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """The numbers the README and the variables' docs promise, written out here: a test that
     read them from the code would pass whatever they became."""
