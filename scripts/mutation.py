@@ -65,6 +65,8 @@ MONITORING_CHECKS = (
     "test_monitoring_storms.py",
 )
 PYTEST_FAST = ("-x", "-q", "-p", "no:cacheprovider", "--numprocesses=0")
+# The checks on both cores, as tests/test_bake.py runs them: a survivor runs them all.
+PYTEST_CHECKS = ("-x", "-q", "-p", "no:cacheprovider", "--numprocesses=2", "--dist=worksteal")
 # pytest's short summary (-ra): "FAILED <node id> - <error>".
 FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
@@ -134,14 +136,16 @@ def monitoring(scratch: Path) -> Workspace:
     listed = [name for name in MONITORING_CHECKS if (checks / name).is_file()]
     others = sorted(path.name for path in checks.glob("test_monitoring*.py"))
     package = next(path for path in (project.path / "src").iterdir() if path.is_dir())
-    pytest = (str(project.path / ".venv" / "bin" / "python"), "-m", "pytest", *PYTEST_FAST)
+    python_m_pytest = (str(project.path / ".venv" / "bin" / "python"), "-m", "pytest")
+    pytest = (*python_m_pytest, *PYTEST_FAST)
     return Workspace(
         folder=project.path,
         modules=tuple(sorted((package / "monitoring").glob("*.py"))),
         suites=(
             Suite(pytest, project.path, ("tests",)),
             Suite(
-                (*pytest, "-c", str(checks / "pytest.ini"), "--rootdir", str(checks)),
+                (*python_m_pytest, *PYTEST_CHECKS, "-c", str(checks / "pytest.ini"))
+                + ("--rootdir", str(checks)),
                 checks,
                 tuple(str(checks / name) for name in [*listed, *sorted(set(others) - set(listed))]),
             ),
