@@ -101,17 +101,24 @@ class Workspace:
         return shell(suite.argv() for suite in self.suites)
 
     def rerun_command(self, output: str) -> str:
-        """The command that runs again only the test that failed first in `output`, or
-        the whole test command when no failed test is named (a timeout, say)."""
+        """The command that runs again only the tests that failed in `output` (two
+        workers may each have failed one before `-x` stopped them: one of them may be a
+        test that fails under load), or the whole test command when no failed test is
+        named (a timeout, say). The rerun fails if any of them fails again."""
         failed = FAILED_TEST.findall(output)
         # `&&` stops at the first failing suite: it is the last one whose output shows.
         # pytest names a failed test by its path from the folder it runs in.
         for suite in reversed(self.suites):
+            nodes = []
             for node in failed:
                 path, _, test = node.partition("::")
                 found = (self.folder / path).resolve()
                 if found.is_file() and found.is_relative_to(suite.rootdir):
-                    return shell([suite.argv([f"{found}::{test}"])])
+                    nodes.append(f"{found}::{test}")
+            if nodes:
+                # Without -x: a test that passes now must not hide one that fails.
+                command = [part for part in suite.argv(nodes) if part != "-x"]
+                return shell([command])
         return self.test_command()
 
 

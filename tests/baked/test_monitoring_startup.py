@@ -88,7 +88,9 @@ def test_an_ssm_endpoint_that_never_answers_is_given_up_at_the_deadline(
     assert not sentry_sdk.is_initialized()
     [warning] = monitoring_warnings(caplog, "Sentry is off")
     assert "did not answer within 0.2 s" in warning
-    assert len(hanging.bodies) == 1  # the first try was still waiting for its answer
+    # No second try: the first was still waiting for its answer (or, on a loaded
+    # machine, had not even been sent) when the deadline came.
+    assert len(hanging.bodies) <= 1
     hanging.stop()
 
 
