@@ -11,6 +11,9 @@ cosmic-ray's local distributor does (`cosmic-ray exec`), recording each result i
 session. A killed mutant is tested again at once with the test that failed first; it
 counts as killed only when that rerun fails too. With `--minutes`, no mutant starts after
 that time: the mutants tested by then are still a uniform sample, only a smaller one.
+With `--again <an earlier run's session.sqlite>` (same area and seed, tests added since),
+a mutant the earlier run killed, whose diff is the same today, is tested only with the
+tests that killed it then (the confirming rerun); every other mutant, as usual.
 The script prints the score, its 95 % interval, which test killed each mutant first, and
 every survivor with its diff.
 
@@ -207,6 +210,31 @@ def skip_all_but(database: WorkDB, kept: Iterable[WorkItem]) -> None:
     database.set_multiple_results(others, skipped)
 
 
+def earlier_kills(session: Path) -> dict[tuple[str, str], WorkResult]:
+    """The mutants an earlier run's `session` killed, by module name and diff: the same
+    diff today is the same change to the same code (a diff shows the lines around it)."""
+    with use_db(str(session), WorkDB.Mode.open) as database:
+        return {
+            same_mutant(item, result): result
+            for item, result in database.completed_work_items
+            if killed(result)
+        }
+
+
+def same_mutant(item: WorkItem, result: WorkResult) -> tuple[str, str]:
+    """A mutant's module file name and its diff without the file names, which hold the
+    scratch folder."""
+    [mutation] = item.mutations
+    lines = (result.diff or "").splitlines()
+    body = [line for line in lines if not line.startswith(("--- ", "+++ "))]
+    return Path(mutation.module_path).name, "\n".join(body)
+
+
+def diff_of(item: WorkItem) -> WorkResult:
+    """The mutant's diff as cosmic-ray records it: the change made, a command that passes run."""
+    return mutate_and_test(item.mutations, "true", 60)
+
+
 def killed(result: WorkResult) -> bool:
     """Whether the tests failed on the mutant (or timed out). An exception in the worker,
     or an incompetent mutant, is no kill."""
@@ -251,9 +279,17 @@ class Outcome:
         )
 
 
-def measure(area: str, size: int, seed: int, minutes: float | None, scratch: Path) -> int:
+def measure(
+    area: str,
+    size: int,
+    seed: int,
+    minutes: float | None,
+    scratch: Path,
+    again: Path | None = None,
+) -> int:
     """Bake, sample, test, confirm the kills, print the score; 0 if the whole sample ran."""
     started = time.monotonic()
+    kills_before = earlier_kills(again) if again else {}
     workspace = AREAS[area](scratch)
     config = write_config(workspace, scratch / "cosmic-ray.toml")
     session = scratch / "session.sqlite"
@@ -279,9 +315,12 @@ def measure(area: str, size: int, seed: int, minutes: float | None, scratch: Pat
             if minutes is not None and time.monotonic() - started > minutes * 60:
                 print(f"Out of time: {len(sample) - number + 1} mutants left untested.")
                 break
-            outcome = Outcome(
-                item, mutate_and_test(item.mutations, workspace.test_command(), TIMEOUT_SECONDS)
-            )
+            before = kills_before.get(same_mutant(item, diff_of(item))) if kills_before else None
+            if before is None:
+                result = mutate_and_test(item.mutations, workspace.test_command(), TIMEOUT_SECONDS)
+            else:
+                result = before
+            outcome = Outcome(item, result)
             database.set_result(item.job_id, outcome.result)
             if killed(outcome.result):
                 rerun = workspace.rerun_command(outcome.result.output or "")
@@ -292,6 +331,8 @@ def measure(area: str, size: int, seed: int, minutes: float | None, scratch: Pat
                 if killed(outcome.result)
                 else "survived"
             )
+            if before is not None:
+                verdict += " in the earlier run"
             if killed(outcome.result) and not outcome.confirmed:
                 verdict += ", NOT killed again"
             print(f"[{number}/{len(sample)}] {outcome.describe()}: {verdict}", flush=True)
@@ -328,16 +369,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scratch", type=Path, help="folder to bake and keep the session in (default: temporary)"
     )
+    parser.add_argument(
+        "--again",
+        type=Path,
+        help="an earlier run's session.sqlite: retest its kills with the tests that killed them",
+    )
     args = parser.parse_args(argv)
+    if args.again and not args.again.is_file():
+        parser.error(f"--again {args.again} is no file - give an earlier run's session.sqlite")
     if args.sample < 1:
         parser.error("--sample must be 1 or more - give the number of mutants to test")
     os.nice(10)  # one worker, at a low priority: the machine is shared
     if args.scratch:
         if args.scratch.exists() and any(args.scratch.iterdir()):
             parser.error(f"--scratch {args.scratch} is not empty - give an empty or new folder")
-        return measure(args.area, args.sample, args.seed, args.minutes, args.scratch.resolve())
-    with tempfile.TemporaryDirectory(prefix="mutation-") as scratch:
-        return measure(args.area, args.sample, args.seed, args.minutes, Path(scratch))
+        scratch = args.scratch.resolve()
+        return measure(args.area, args.sample, args.seed, args.minutes, scratch, args.again)
+    with tempfile.TemporaryDirectory(prefix="mutation-") as folder:
+        return measure(args.area, args.sample, args.seed, args.minutes, Path(folder), args.again)
 
 
 if __name__ == "__main__":

@@ -231,10 +231,16 @@ def test_a_flow_that_fails_by_itself_is_reported_once(
     assert "task_name" not in event["tags"]
 
 
+@pytest.mark.parametrize("monitored_run_before", [False, True], ids=["first", "after-a-run"])
 def test_a_plain_flow_with_init_base_flow_upstream_reports_a_failure_once(
-    monitoring_env: SentryEndpoint,
+    monitoring_env: SentryEndpoint, monitored_run_before: bool
 ) -> None:
-    """A plain Flow, not a MonitoredFlow, with init_base_flow upstream of its task."""
+    """A plain Flow, not a MonitoredFlow, with init_base_flow upstream of its task; also
+    after a MonitoredFlow ran in the process, whose handlers report failures instead."""
+    if monitored_run_before:
+        with MonitoredFlow("Ran before") as before:
+            invert(1)
+        assert before.run().is_successful()
     with Flow("Divide by zero") as flow:
         divide_by_zero(upstream_tasks=[init_base_flow])
 

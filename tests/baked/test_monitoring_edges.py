@@ -142,27 +142,6 @@ def test_the_flush_waits_for_events_a_worker_process_handed_over(
     assert len(monitoring_env.events(timeout=0)) == 20
 
 
-def test_the_sdk_s_flush_gets_only_the_time_the_forwarded_events_left(
-    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SENTRY_SHUTDOWN_TIMEOUT bounds the whole flush: what waiting for the workers' events
-    took (0.75 of 2 s, on a clock the test moves) is taken off what the SDK may wait."""
-    assert init_sentry()
-    now = [1000.0]
-    monkeypatch.setattr(transport.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(
-        transport, "_wait_for_forwarded", lambda timeout: now.__setitem__(0, now[0] + 0.75)
-    )
-    given: List[float] = []
-    monkeypatch.setattr(
-        sentry_sdk.get_client(), "flush", lambda timeout, callback: given.append(timeout)
-    )
-
-    assert transport.flush(timeout=2.0)
-
-    assert given == [1.25]
-
-
 def test_a_worker_process_sets_up_its_exit_flush_once(
     monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,6 +217,25 @@ def test_a_list_parameter_is_summarised_from_its_65th_item(
         "type": "list",
         "length": 65,
         "starts_with": "[0, 1, 2]",
+    }
+
+
+def test_numbers_and_strings_up_to_1024_characters_are_parameters_as_they_are(
+    monitoring_env: SentryEndpoint,
+) -> None:
+    """Only the items of lists and dicts are counted: a string's characters are not items."""
+    assert init_sentry()
+    parameters = {"days": 7, "ratio": 0.5, "note": "x" * 1020, "long_note": "y" * 1100}
+    with prefect.context(parameters=parameters):
+        sentry_sdk.capture_message("parameters of every kind")
+    sentry_sdk.flush()
+
+    [event] = monitoring_env.events(expected=1)
+    assert event["contexts"]["flow_parameters"] == {
+        "days": 7,
+        "ratio": 0.5,
+        "note": "x" * 1020,
+        "long_note": {"type": "str", "length": 1100, "starts_with": '"' + "y" * 199},
     }
 
 

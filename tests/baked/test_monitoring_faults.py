@@ -34,6 +34,7 @@ from .sample_tasks import add_one, invert, process_id
 
 MonitoredFlow = module("monitoring").MonitoredFlow
 sentry_setup = module("monitoring.sentry_setup")
+tracing = module("monitoring.tracing")
 transport = module("monitoring.transport")
 
 FakeAws = Callable[[str, str], SentryEndpoint]
@@ -292,17 +293,35 @@ def test_a_process_waits_for_sentry_at_most_the_shutdown_timeout(
             endpoint.stop()
 
 
+def broken(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("broken on purpose")
+
+
 def test_a_failing_sentry_call_never_fails_the_flow(
     monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch, baseline: tuple
 ) -> None:
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("sentry is broken")
-
     monkeypatch.setattr(sentry_sdk, "capture_event", broken)
     monkeypatch.setattr(sentry_sdk, "capture_message", broken)
     flow = mixed_flow()
 
     assert outcome(flow, flow.run()) == baseline
+
+
+def test_an_error_in_the_monitoring_itself_never_fails_the_flow(
+    monitoring_env: SentryEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    baseline: tuple,
+) -> None:
+    """Each state handler's last step raises: the run ends as without monitoring, and the
+    log says which handler could not report."""
+    monkeypatch.setattr(tracing, "trace_flow_run", broken)
+    monkeypatch.setattr(tracing, "trace_task_run", broken)
+    flow = mixed_flow()
+
+    assert outcome(flow, flow.run()) == baseline
+    assert monitoring_warnings(caplog, "Sentry could not report flow 'Mixed")
+    assert monitoring_warnings(caplog, "Sentry could not report task")
 
 
 def test_a_malformed_shutdown_timeout_falls_back_to_the_default(

@@ -441,3 +441,37 @@ def test_tags_are_scrubbed_before_they_are_cut(monkeypatch: pytest.MonkeyPatch) 
         key[:32]: ("x" * 190 + "[Filtered]" + "y" * 20)[:197] + "...",
         "line": "one two",
     }
+
+
+def test_a_secret_beyond_ascii_is_filtered_in_either_kind_of_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """json.dumps writes `ü` as `\\u00fc` by default and as itself with ensure_ascii=False;
+    a quote in the secret is escaped either way."""
+    secret = 'grüße"aus-köln-2291'
+    monkeypatch.setenv("WAREHOUSE_PASSWORD", secret)
+    lines = [json.dumps({"p": secret}), json.dumps({"p": secret}, ensure_ascii=False)]
+
+    assert scrub_event({"extra": {"lines": lines}}, {})["extra"]["lines"] == [
+        '{"p": "[Filtered]"}',
+        '{"p": "[Filtered]"}',
+    ]
+
+
+def test_the_path_of_a_secret_url_is_a_secret_only_from_six_characters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A short path (`/send`) is not secret alone: the URL is filtered, not every `/send`."""
+    monkeypatch.setenv("ALERT_WEBHOOK_URL", "https://alerts.example.com/send")
+    monkeypatch.setenv("REPORT_WEBHOOK_URL", "https://reports.example.com/T0123/B456")
+    lines = [
+        "POST https://alerts.example.com/send failed",
+        "the /send endpoint answered 503",
+        "POST /T0123/B456 failed",
+    ]
+
+    assert scrub_event({"extra": {"lines": lines}}, {})["extra"]["lines"] == [
+        "POST [Filtered] failed",
+        "the /send endpoint answered 503",
+        "POST [Filtered] failed",
+    ]

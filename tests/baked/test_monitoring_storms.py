@@ -177,3 +177,25 @@ def test_a_malformed_limit_falls_back_to_the_default(
     events = monitoring_env.events(expected=budget.DEFAULT_MAX_EVENTS_PER_TASK + 1)
     assert failures_reported(events)["sent"] == budget.DEFAULT_MAX_EVENTS_PER_TASK
     assert len(monitoring_warnings(caplog, "SENTRY_MAX_EVENTS_PER_TASK='0'")) == 1
+
+
+def test_the_summary_says_what_was_sent_and_what_was_not(
+    monitoring_env: SentryEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """7 failures, each after 2 error log lines, with a limit of 3 events of each kind."""
+    monkeypatch.setenv(budget.SENTRY_MAX_EVENTS_PER_TASK_ENV_NAME, "3")
+    with MonitoredFlow("Counted storm") as flow:
+        log_and_invert.map([0] * 7)
+
+    flow.run()
+    sentry_sdk.flush()
+
+    events = monitoring_env.events(expected=3 + 3 + 1)
+    [summary] = [e for e in events if e.get("fingerprint", [""])[0] == "failures-not-sent"]
+    assert summary["message"] == (
+        "Task 'log_and_invert' failed 7 times in one flow run: 3 sent as events, 4 more not "
+        "sent; logged 14 errors: 3 sent as events, 11 more not sent "
+        "(SENTRY_MAX_EVENTS_PER_TASK=3)"
+    )
+    assert summary["contexts"]["failures"] == {"total": 7, "sent": 3, "not_sent": 4}
+    assert summary["contexts"]["error_logs"] == {"total": 14, "sent": 3, "not_sent": 11}
