@@ -13,7 +13,8 @@ counts as killed only when that rerun fails too. With `--minutes`, no mutant sta
 that time: the mutants tested by then are still a uniform sample, only a smaller one.
 With `--again <an earlier run's session.sqlite>` (same area and seed, tests added since),
 a mutant the earlier run killed, whose diff is the same today, is tested only with the
-tests that killed it then (the confirming rerun); every other mutant, as usual.
+tests that killed it then (the confirming rerun); every other mutant, and one whose
+kill does not repeat, as usual.
 The script prints the score, its 95 % interval, which test killed each mutant first, and
 every survivor with its diff.
 
@@ -270,6 +271,7 @@ class Outcome:
     item: WorkItem
     result: WorkResult
     confirmed: bool = False
+    earlier: bool = False  # the first result is an earlier run's
 
     def describe(self) -> str:
         [mutation] = self.item.mutations
@@ -277,6 +279,21 @@ class Outcome:
             f"{Path(mutation.module_path).name}:{mutation.start_pos[0]} "
             f"{mutation.operator_name} #{mutation.occurrence}"
         )
+
+
+def tested(item: WorkItem, workspace: Workspace, before: WorkResult | None) -> Outcome:
+    """One mutant: the checks, then the tests that failed run again to confirm a kill. An
+    earlier run's kill (`before`) is confirmed first; unconfirmed, the mutant is tested anew."""
+    if before is not None and confirmed(item, before, workspace):
+        return Outcome(item, before, confirmed=True, earlier=True)
+    result = mutate_and_test(item.mutations, workspace.test_command(), TIMEOUT_SECONDS)
+    return Outcome(item, result, confirmed=killed(result) and confirmed(item, result, workspace))
+
+
+def confirmed(item: WorkItem, result: WorkResult, workspace: Workspace) -> bool:
+    """Whether the tests that failed in `result` fail again on the mutant."""
+    rerun = workspace.rerun_command(result.output or "")
+    return killed(mutate_and_test(item.mutations, rerun, TIMEOUT_SECONDS))
 
 
 def measure(
@@ -316,22 +333,15 @@ def measure(
                 print(f"Out of time: {len(sample) - number + 1} mutants left untested.")
                 break
             before = kills_before.get(same_mutant(item, diff_of(item))) if kills_before else None
-            if before is None:
-                result = mutate_and_test(item.mutations, workspace.test_command(), TIMEOUT_SECONDS)
-            else:
-                result = before
-            outcome = Outcome(item, result)
+            outcome = tested(item, workspace, before)
             database.set_result(item.job_id, outcome.result)
-            if killed(outcome.result):
-                rerun = workspace.rerun_command(outcome.result.output or "")
-                outcome.confirmed = killed(mutate_and_test(item.mutations, rerun, TIMEOUT_SECONDS))
             outcomes.append(outcome)
             verdict = (
                 f"killed by {first_failure(outcome.result.output)}"
                 if killed(outcome.result)
                 else "survived"
             )
-            if before is not None:
+            if outcome.earlier:
                 verdict += " in the earlier run"
             if killed(outcome.result) and not outcome.confirmed:
                 verdict += ", NOT killed again"
