@@ -12,6 +12,8 @@ from .harness import median, progress, round_robin, run_process
 from .projects import LARGEST, LONG_FLOW_NAME, LONG_SLUG, LONG_TEXT, Baker, make_floor_template
 from .report import Table, noise, ratio, seconds, verdict
 
+DEFAULT_ANSWERS = "default answers"
+ANSWER_SETS = {DEFAULT_ANSWERS: {}, "largest answers": LARGEST}  # in table order
 BAKE_GOAL = 1.0  # seconds, default and largest answers
 GREEN_GOAL = 30.0  # seconds, bake + install + lint + tests
 # What make echoes as it starts each step of `make test` (the baked Makefile; uv may be
@@ -23,14 +25,11 @@ MAKE_STEPS = {
 }
 
 
-def bake(baker: Baker, templates: dict[str, Path], repeats: int) -> tuple[list[Table], dict]:
+def bake(baker: Baker, template: Path, repeats: int) -> tuple[list[Table], dict]:
     """Part 3: the cookiecutter CLI on the floor template, the defaults, the largest answers."""
     floor = make_floor_template(baker.scratch)
-    cells = {"floor": (floor, {}), **{name: spec for name, spec in templates.items()}}
-    names = {
-        "floor": "floor: a one-file template",
-        **{name: name for name in templates},
-    }
+    cells = {"floor": (floor, {})}
+    cells |= {name: (template, answers) for name, answers in ANSWER_SETS.items()}
     written: dict[str, int] = {}
 
     def measure(cell: str):
@@ -70,7 +69,7 @@ def bake(baker: Baker, templates: dict[str, Path], repeats: int) -> tuple[list[T
         figures[cell] = median(wall)
         table.rows.append(
             [
-                names[cell],
+                "floor: a one-file template" if cell == "floor" else cell,
                 str(written[cell]),
                 seconds(median(wall)),
                 ratio(median(wall), base),
@@ -83,7 +82,7 @@ def bake(baker: Baker, templates: dict[str, Path], repeats: int) -> tuple[list[T
 
 
 def bake_to_green(
-    baker: Baker, templates: dict[str, Path], repeats: int, python: str
+    baker: Baker, template: Path, repeats: int, python: str
 ) -> tuple[list[Table], dict]:
     """Part 4: bake, then the baked `make test` in a fresh .venv, with a warm uv cache.
 
@@ -92,8 +91,7 @@ def bake_to_green(
     """
 
     def measure(cell: str) -> dict:
-        template, answers = templates[cell]
-        baked, project = baker.bake(template, answers)
+        baked, project = baker.bake(template, ANSWER_SETS[cell])
         log_path = project.parent.with_suffix(".make.log")
         with log_path.open("wb") as log:
             make = run_process(
@@ -122,8 +120,8 @@ def bake_to_green(
         }
 
     # Warm-up, untimed: uv's cache then holds every package of the template's bake.
-    measure(DEFAULT_ANSWERS if DEFAULT_ANSWERS in templates else next(iter(templates)))
-    samples = round_robin(list(templates), repeats, measure, "bake to green")
+    measure(DEFAULT_ANSWERS)
+    samples = round_robin(list(ANSWER_SETS), repeats, measure, "bake to green")
     table = Table(
         title="Bake to green: bake, then the baked `make test` in a fresh .venv (warm uv cache)",
         columns=["Answers", "Bake", "Install", "Lint", "Tests", "Total", "Noise", "Goal", "pytest"],
@@ -141,7 +139,7 @@ def bake_to_green(
         columns=["Answers", "Seconds", "Phase", "Test"],
     )
     figures = {}
-    for cell in templates:
+    for cell in ANSWER_SETS:
         green = [run for run in samples[cell] if not run["failed"]]
         failed = len(samples[cell]) - len(green)
         summary = samples[cell][-1]["summary"]
@@ -191,11 +189,3 @@ def _slowest_tests(output: str) -> list[list[str]]:
         if match:
             rows.append([f"{float(match.group(1)):.2f}", match.group(2), match.group(3)])
     return rows[:SLOWEST]
-
-
-DEFAULT_ANSWERS = "default answers"
-
-
-def answer_sets(template: Path) -> dict[str, tuple[Path, dict[str, str]]]:
-    """The answer sets to bake, each with its template, in table order."""
-    return {DEFAULT_ANSWERS: (template, {}), "largest answers": (template, LARGEST)}

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,11 +48,11 @@ from pathlib import Path
 from baking import clean_environment
 
 from .endpoints import timed_endpoint_class
-from .harness import median, progress
-from .instruction_counts import CALLGRIND_OPTIONS, _ratios
-from .monitoring import OVERHEAD_GOAL, SENTRY_VARIABLES, VARIANT_NAMES
-from .projects import DEFAULT_PACKAGE, dask_cluster_project
-from .report import Table, text_table, verdict
+from .harness import flow_sizes, median, progress
+from .instruction_counts import Counts, callgrind, dumped_count, find_valgrind, median_and_highest
+from .monitoring import OVERHEAD_GOAL, VARIANT_NAMES, environment
+from .projects import DASK_CLUSTER, DEFAULT_PACKAGE, standalone_project
+from .report import Table, markdown_table, verdict
 
 VARIANTS = ("bare", "template")
 SIZES = (10, 50)
@@ -144,39 +143,15 @@ def cluster_instructions(
     projected: int = PROJECTED,
 ) -> tuple[Table, dict[str, float]]:
     """Part 9's table and figures: (c)'s count over (a)'s at two sizes and projected."""
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise SystemExit("part 9 needs valgrind: `apt-get install valgrind`, or leave out 9")
-    counter = _Counter(valgrind, python, project, scratch)
-    small, large = sizes
+    counter = _Counter(find_valgrind("part 9"), python, project, scratch)
     cells = [
         (variant, tasks, seed) for seed in range(seeds) for tasks in sizes for variant in VARIANTS
     ]
     with ThreadPoolExecutor(PARALLEL) as pool:
-        counts = dict(zip(cells, pool.map(lambda cell: counter.count(*cell), cells), strict=True))
-
-    def ratios(measure: Callable[[str, int], float]) -> list[float]:
-        return [measure("template", seed) / measure("bare", seed) for seed in range(seeds)]
-
-    def at_large(variant: str, seed: int) -> float:
-        return counts[(variant, large, seed)]
-
-    def per_task(variant: str, seed: int) -> float:
-        return (at_large(variant, seed) - counts[(variant, small, seed)]) / (large - small)
-
-    def at_projected(variant: str, seed: int) -> float:
-        return at_large(variant, seed) + (projected - large) * per_task(variant, seed)
-
-    measured, growth, projection = ratios(at_large), ratios(per_task), ratios(at_projected)
-    figures = {
-        "ratio": median(measured),
-        "highest": max(measured),
-        "per_task": median(growth),
-        "projected": median(projection),
-        "projected_highest": max(projection),
-        "bare_per_task": median([per_task("bare", seed) for seed in range(seeds)]),
-        "template_per_task": median([per_task("template", seed) for seed in range(seeds)]),
-    }
+        by_cell = dict(zip(cells, pool.map(lambda cell: counter.count(*cell), cells), strict=True))
+    counts = Counts(by_cell, sizes, seeds, projected)
+    ratios = counts.against("template", "bare")
+    small, large = sizes
     table = Table(
         title="Monitoring overhead in instructions on the dask_cluster path: the flow's "
         "process and one worker process, success path, Prefect logging at INFO",
@@ -203,22 +178,21 @@ def cluster_instructions(
     for variant in VARIANTS:
         row = [
             VARIANT_NAMES[variant],
-            f"{median([counts[(variant, small, s)] for s in range(seeds)]) / 1e9:.3f} G",
-            f"{median([at_large(variant, s) for s in range(seeds)]) / 1e9:.3f} G",
-            f"{median([per_task(variant, s) for s in range(seeds)]) / 1e6:.2f} M",
+            f"{median(counts.each_seed(counts.small, variant)) / 1e9:.3f} G",
+            f"{median(counts.each_seed(counts.large, variant)) / 1e9:.3f} G",
+            f"{median(counts.each_seed(counts.per_task, variant)) / 1e6:.2f} M",
         ]
         if variant == "bare":
             row += ["–", "–", "–", "–"]
         else:
-            worst = max(max(measured), max(projection))
             row += [
-                _ratios(measured),
-                _ratios(growth),
-                _ratios(projection),
-                verdict(worst <= OVERHEAD_GOAL),
+                median_and_highest(ratios.measured),
+                median_and_highest(ratios.per_task),
+                median_and_highest(ratios.projected),
+                verdict(ratios.worst() <= OVERHEAD_GOAL),
             ]
         table.rows.append(row)
-    return table, figures
+    return table, ratios.figures()
 
 
 class _Counter:
@@ -243,39 +217,16 @@ class _Counter:
         try:
             address = self._start_scheduler(folder, processes)
             self._start_worker(folder, address, seed, endpoint.dsn, processes)
-            env = clean_environment(
-                PREFECT__LOGGING__LEVEL="INFO",
-                PYTHONHASHSEED=str(seed),
-                **QUIET_DASK,
-                **(
-                    {
-                        **SENTRY_VARIABLES,
-                        "SENTRY_DSN": endpoint.dsn,
-                        "DASK_SCHEDULER_ADDRESS": address,
-                    }
-                    if variant == "template"
-                    else {}
-                ),
-            )
+            # as part 5's children, and the scheduler's address for the template's executor
+            env = environment(variant, endpoint.dsn, PYTHONHASHSEED=str(seed), **QUIET_DASK)
+            if variant == "template":
+                env["DASK_SCHEDULER_ADDRESS"] = address
+            arguments = [variant, str(tasks), str(idle), address]  # as FLOW reads them
+            command = callgrind(self.valgrind, folder / "flow.%p", "--separate-threads=yes")
+            command += [str(self.python), "-c", self.flow_code, *arguments]
             with (folder / "flow.log").open("wb") as log:
                 completed = subprocess.run(
-                    [
-                        self.valgrind,
-                        *CALLGRIND_OPTIONS,
-                        "--separate-threads=yes",
-                        f"--callgrind-out-file={folder / 'flow.%p'}",
-                        str(self.python),
-                        "-c",
-                        self.flow_code,
-                        variant,
-                        str(tasks),
-                        str(idle),
-                        address,
-                    ],
-                    env=env,
-                    cwd=self.project,
-                    stdout=subprocess.PIPE,
-                    stderr=log,
+                    command, env=env, cwd=self.project, stdout=subprocess.PIPE, stderr=log
                 )
             lines = completed.stdout.decode().strip().splitlines()
             if completed.returncode != 0 or not lines or not json.loads(lines[-1])["ok"]:
@@ -308,12 +259,7 @@ class _Counter:
     def _start_worker(
         self, folder: Path, address: str, seed: int, dsn: str, processes: list[subprocess.Popen]
     ) -> None:
-        command = [
-            self.valgrind,
-            *CALLGRIND_OPTIONS,
-            "--separate-threads=yes",
-            f"--callgrind-out-file={folder / 'worker.%p'}",
-        ]
+        command = callgrind(self.valgrind, folder / "worker.%p", "--separate-threads=yes")
         command += [str(self.python), "-c", WORKER, address]
         # The worker's own settings, as its operator gives them: the DSN, not the rest.
         env = clean_environment(
@@ -365,14 +311,7 @@ def _thread_counts(folder: Path, name: str) -> dict[int, int]:
         return [path for path in folder.glob(f"{name}.*.1-*") if "summary:" in path.read_text()]
 
     _wait_until(dumps, f"callgrind's count of the {name}", folder)
-    return {int(path.name.rsplit("-", 1)[1]): _summary(path) for path in dumps()}
-
-
-def _summary(dump: Path) -> int:
-    for line in dump.read_text().splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    raise SystemExit(f"no summary line in {dump}")
+    return {int(path.name.rsplit("-", 1)[1]): dumped_count(path) for path in dumps()}
 
 
 def main(argv: list[str]) -> int:
@@ -380,29 +319,24 @@ def main(argv: list[str]) -> int:
         prog="python -m benchmarks.cluster_instructions", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--seeds", type=int, default=3, help="PYTHONHASHSEED 0 to N-1")
-    parser.add_argument("--counted-tasks", default=",".join(map(str, SIZES)))
+    parser.add_argument("--counted-tasks", type=flow_sizes, default=SIZES)
     parser.add_argument(
         "--idle", type=float, default=0, help="instead: count a worker idle for this many seconds"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
-    small, large = (int(size) for size in args.counted_tasks.split(","))
-    scratch = Path(tempfile.mkdtemp(prefix="template-benchmarks-cluster-"))
-    try:
-        project, python = dask_cluster_project(scratch)
+    prefix = "template-benchmarks-cluster-"
+    with standalone_project(prefix, DASK_CLUSTER, args.keep) as (scratch, project, python):
         if args.idle:
-            counter = _Counter(shutil.which("valgrind"), python, project, scratch)
+            counter = _Counter(find_valgrind("part 9"), python, project, scratch)
             total = counter.count("bare", 0, 0, idle=args.idle)
             parts = ", ".join(f"{name} {count / 1e6:.1f} M" for name, count in counter.last.items())
             print(
                 f"a flow process and an idle worker, {args.idle:g} s: {total / 1e6:.1f} M ({parts})"
             )
             return 0
-        table, _ = cluster_instructions(python, project, scratch, args.seeds, (small, large))
-    finally:
-        if not args.keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-    print("\n" + text_table(table))
+        table, _ = cluster_instructions(python, project, scratch, args.seeds, args.counted_tasks)
+    print("\n" + markdown_table(table))
     return 0
 
 

@@ -8,7 +8,7 @@ closing the cluster included), the span from the first task's start to the last 
 end, and the speed-up of both against one worker. A machine with fewer cores than
 workers cannot go faster than its cores.
 
-    uv run python -m benchmarks.cluster_speedup [--repeats 3] [--workers 1,2,4]
+    uv run python -m benchmarks.cluster_speedup [--repeats 3]
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from baking import clean_environment
 
 from .harness import median, round_robin
-from .projects import DEFAULT_PACKAGE, dask_cluster_project
-from .report import Table, text_table
+from .projects import DASK_CLUSTER, DEFAULT_PACKAGE, standalone_project
+from .report import Table, markdown_table
 
 TASKS = 200
 TASK_SECONDS = 0.05
@@ -64,7 +62,7 @@ print(json.dumps({{
 """
 
 
-def scale_out(python: Path, project: Path, repeats: int, workers=WORKERS) -> tuple[Table, dict]:
+def scale_out(python: Path, project: Path, repeats: int) -> tuple[Table, dict]:
     """Part 8's table and figures: medians per worker count, and speed-ups against 1."""
     code = CHILD.format(package=DEFAULT_PACKAGE, seconds=TASK_SECONDS, tasks=TASKS)
 
@@ -82,7 +80,7 @@ def scale_out(python: Path, project: Path, repeats: int, workers=WORKERS) -> tup
             raise SystemExit(f"the flow run did not succeed:\n{completed.stderr[-3000:]}")
         return result
 
-    samples = round_robin(workers, repeats, measure, "dask cluster")
+    samples = round_robin(WORKERS, repeats, measure, "dask cluster")
     figures = {
         count: {
             "seconds": median([s["seconds"] for s in runs]),
@@ -91,7 +89,7 @@ def scale_out(python: Path, project: Path, repeats: int, workers=WORKERS) -> tup
         }
         for count, runs in samples.items()
     }
-    one = figures[workers[0]]
+    one = figures[WORKERS[0]]
     rows = [
         [
             str(count),
@@ -124,18 +122,12 @@ def main(argv: list[str]) -> int:
         prog="python -m benchmarks.cluster_speedup", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", default=",".join(map(str, WORKERS)))
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
-    workers = tuple(int(count) for count in args.workers.split(","))
-    scratch = Path(tempfile.mkdtemp(prefix="template-benchmarks-dask-"))
-    try:
-        project, python = dask_cluster_project(scratch)
-        table, _ = scale_out(python, project, args.repeats, workers)
-    finally:
-        if not args.keep:
-            shutil.rmtree(scratch, ignore_errors=True)
-    print("\n" + text_table(table))
+    with standalone_project("template-benchmarks-dask-", DASK_CLUSTER, args.keep) as baked:
+        _, project, python = baked
+        table, _ = scale_out(python, project, args.repeats)
+    print("\n" + markdown_table(table))
     return 0
 
 

@@ -13,24 +13,17 @@ import socket
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 FAILURE_PREFIX = "benchmark failure raised at "  # flows.py raises with this message
 
 
-def load_sentry_endpoint_module(project: Path) -> ModuleType:
-    """The baked project's tests/template/sentry_endpoint.py, loaded as a module."""
+def timed_endpoint_class(project: Path) -> type:
+    """A subclass of the baked SentryEndpoint that records each envelope's arrival."""
     path = project / "tests" / "template" / "sentry_endpoint.py"
     spec = importlib.util.spec_from_file_location("baked_sentry_endpoint", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
-
-
-def timed_endpoint_class(project: Path) -> type:
-    """A subclass of the baked SentryEndpoint that records each envelope's arrival."""
-    module = load_sentry_endpoint_module(project)
 
     class TimedEndpoint(module.SentryEndpoint):
         def __init__(self) -> None:
@@ -79,7 +72,6 @@ class BlackHole:
         self._socket.settimeout(0.1)
         self._held: list[socket.socket] = []
         self._stopped = threading.Event()
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         self.dsn = f"http://public@127.0.0.1:{self._socket.getsockname()[1]}/1"
 
     def start(self) -> BlackHole:

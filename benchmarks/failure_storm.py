@@ -7,13 +7,8 @@ seconds, and (callgrind, as part 5) its instructions with the final flush.
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
-from pathlib import Path
-
-from .harness import median, progress, run_process
-from .instruction_counts import _count
+from .harness import median, progress
+from .instruction_counts import _count, find_valgrind
 from .monitoring import Children
 from .report import Table
 
@@ -29,18 +24,17 @@ def storm(children: Children, repeats: int) -> tuple[list[Table], dict[str, floa
     for repeat in range(repeats):
         for variant in ("bare", "template"):
             progress(f"storm: {variant}, repeat {repeat + 1}")
-            flow_seconds, events = _run(children, variant)
-            seconds[variant].append(flow_seconds)
+            # The child has ended when run() returns: whatever it sent has arrived.
+            run = children.run(variant, tasks=STORM_FAILURES, fail_every=1)
+            seconds[variant].append(run.flow_seconds)
             if variant == "template":
-                single = [event for event in events if event.get("exception")]
-                summaries = [event for event in events if not event.get("exception")]
+                single = [event for event in run.events if event.get("exception")]
+                summaries = [event for event in run.events if not event.get("exception")]
                 sent.append(len(single))
                 reported.append(
                     len(single) + sum(e["contexts"]["failures"]["not_sent"] for e in summaries)
                 )
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise SystemExit("part 7 needs valgrind: `apt-get install valgrind`, or leave out 7")
+    valgrind = find_valgrind("part 7")
     counts = {
         variant: _count(children, valgrind, variant, "local", COUNTED_FAILURES, 0, fail_every=1)
         for variant in ("bare", "template")
@@ -75,25 +69,3 @@ def storm(children: Children, repeats: int) -> tuple[list[Table], dict[str, floa
         ],
     )
     return [table], figures
-
-
-def _run(children: Children, variant: str) -> tuple[float, list[dict]]:
-    folder = Path(tempfile.mkdtemp(prefix=f"storm-{variant}-", dir=children.scratch))
-    server = children.endpoint_class()
-    server.start()
-    try:
-        command = children.command(variant, "local", STORM_FAILURES, 1, folder / "result.json")
-        with (folder / "child.log").open("wb") as log:
-            process = run_process(
-                command,
-                env=children.environment(variant, server.dsn),
-                cwd=children.baked[variant].project,
-                log=log,
-            )
-        if process.returncode != 0:
-            raise SystemExit(f"storm child failed ({process.returncode}): see {folder}")
-        result = json.loads((folder / "result.json").read_text())
-        # The child has ended: whatever it sent has arrived.
-        return result["flow_seconds"], server.events()
-    finally:
-        server.stop()

@@ -8,10 +8,10 @@ seed, so that whatever else the machine does hits every variant alike.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median, quantiles
 from typing import IO, Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
@@ -103,14 +104,21 @@ def round_robin(
     return samples
 
 
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
 def spread(values: Sequence[float]) -> float:
     """Half the interquartile range, relative to the median: the run-to-run noise."""
-    quartiles = statistics.quantiles(values, n=4, method="inclusive")
-    return (quartiles[2] - quartiles[0]) / 2 / statistics.median(values)
+    quartiles = quantiles(values, n=4, method="inclusive")
+    return (quartiles[2] - quartiles[0]) / 2 / median(values)
+
+
+def flow_sizes(text: str) -> tuple[int, int]:
+    """The two flow sizes of the counts in instructions (`--counted-tasks`), smaller first."""
+    try:
+        small, large = (int(size) for size in text.split(","))
+    except ValueError:
+        small = large = -1
+    if not 0 <= small < large:
+        raise argparse.ArgumentTypeError(f"{text!r}: two flow sizes, smaller first (e.g. 10,50)")
+    return small, large
 
 
 def progress(message: str) -> None:

@@ -85,11 +85,9 @@ def image(baker: Baker, template: Path, repeats: int, seeds: int) -> tuple[list[
 
     figures = {
         "size_mb": size,
-        "base_mb": base_size,
         "cold": median(builds),
         "warm": median(rebuilds),
         "start_ratios": [counts["template", s] / counts["bare", s] for s in range(seeds)],
-        "counts": counts,
     }
     start_ratio = median(figures["start_ratios"])
     per_seed = ", ".join(f"{value:.3f}x" for value in figures["start_ratios"])

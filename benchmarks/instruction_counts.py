@@ -20,11 +20,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from .harness import median, progress
-from .monitoring import EXECUTOR_NAMES, OVERHEAD_GOAL, VARIANT_NAMES, Children
+from .monitoring import EXECUTOR_NAMES, OVERHEAD_GOAL, VARIANT_NAMES, Children, environment
 from .report import Table, verdict
 
 CALLGRIND_OPTIONS = [
@@ -35,6 +37,94 @@ CALLGRIND_OPTIONS = [
 ]
 # Counts do not depend on what else runs: both cores count at once.
 PARALLEL = 2
+Measure = Callable[[Hashable, int], float]  # a figure of a variant's count with a hash seed
+
+
+def find_valgrind(what: str) -> str:
+    """valgrind's path, or the run stops saying that `what` needs it."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit(f"{what} needs valgrind: `apt-get install valgrind`, or leave it out")
+    return valgrind
+
+
+def callgrind(valgrind: str, out_file: Path, *options: str) -> list[str]:
+    """valgrind's command line that counts between flows.py's markers, into `out_file`."""
+    return [valgrind, *CALLGRIND_OPTIONS, *options, f"--callgrind-out-file={out_file}"]
+
+
+def dumped_count(dump: Path) -> int:
+    """The instructions of a callgrind dump: its summary line."""
+    for line in dump.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no summary line in {dump}")
+
+
+@dataclass
+class Ratios:
+    """A variant's count over the baseline's, one ratio per hash seed."""
+
+    measured: list[float]  # at the larger flow size
+    per_task: list[float]  # of the growth from the smaller size to the larger, per task
+    projected: list[float]  # at the size the counts are projected to
+
+    def figures(self) -> dict[str, float]:
+        """The medians over the seeds, and the highest ratios."""
+        return {
+            "ratio": median(self.measured),
+            "highest": max(self.measured),
+            "per_task": median(self.per_task),
+            "projected": median(self.projected),
+            "projected_highest": max(self.projected),
+        }
+
+    def worst(self) -> float:
+        """The highest ratio, measured or projected: what the goals judge."""
+        return max(max(self.measured), max(self.projected))
+
+
+@dataclass
+class Counts:
+    """callgrind's counts by (variant, tasks, seed), at two flow sizes.
+
+    The two sizes separate what a run costs once (Sentry's start-up) from what each task
+    costs, which projects the count to `projected` tasks.
+    """
+
+    counts: Mapping[tuple[Hashable, int, int], float]
+    sizes: tuple[int, int]
+    seeds: int
+    projected: int = 0  # 0: no projection
+
+    def small(self, variant: Hashable, seed: int) -> float:
+        return self.counts[(variant, self.sizes[0], seed)]
+
+    def large(self, variant: Hashable, seed: int) -> float:
+        return self.counts[(variant, self.sizes[1], seed)]
+
+    def per_task(self, variant: Hashable, seed: int) -> float:
+        small, large = self.sizes
+        return (self.large(variant, seed) - self.small(variant, seed)) / (large - small)
+
+    def at_projected(self, variant: Hashable, seed: int) -> float:
+        grown = (self.projected - self.sizes[1]) * self.per_task(variant, seed)
+        return self.large(variant, seed) + grown
+
+    def each_seed(self, measure: Measure, variant: Hashable) -> list[float]:
+        return [measure(variant, seed) for seed in range(self.seeds)]
+
+    def ratios(self, measure: Measure, variant: Hashable, baseline: Hashable) -> list[float]:
+        """`measure(variant)` over `measure(baseline)`, one ratio per hash seed."""
+        return [measure(variant, seed) / measure(baseline, seed) for seed in range(self.seeds)]
+
+    def against(self, variant: Hashable, baseline: Hashable) -> Ratios:
+        """`variant`'s counts over `baseline`'s: measured, per task and projected."""
+        return Ratios(
+            self.ratios(self.large, variant, baseline),
+            self.ratios(self.per_task, variant, baseline),
+            self.ratios(self.at_projected, variant, baseline),
+        )
 
 
 def instructions(
@@ -46,51 +136,31 @@ def instructions(
     goal: float = OVERHEAD_GOAL,
     gc_off: bool = False,
 ) -> tuple[list[Table], dict[tuple[str, str], dict[str, float]]]:
-    """Parts 5 and 6: instructions of `flow.run()`, at two flow sizes.
-
-    The two sizes separate what a run costs once (Sentry's start-up) from what each task
-    costs, which projects the count to `projected` tasks, part 1's size. With
-    `fail_every`, one task in that many fails, and the count takes in the final flush of
-    the events (part 6). With `gc_off`, every child runs with the cyclic garbage collector
-    off (flows.py --gc-off).
+    """Parts 5 and 6: instructions of `flow.run()`, at two flow sizes, projected to
+    `projected` tasks, part 1's size (see `Counts`). With `fail_every`, one task in that
+    many fails, and the count takes in the final flush of the events (part 6). With
+    `gc_off`, every child runs with the cyclic garbage collector off (flows.py --gc-off).
     """
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise SystemExit("part 5 needs valgrind: `apt-get install valgrind`, or leave out 5")
+    valgrind = find_valgrind("part 5")
     small, large = sizes
     cells = [
-        (variant, executor, tasks, seed)
+        ((variant, executor), tasks, seed)
         for seed in range(seeds)
         for tasks in sizes
         for executor in EXECUTOR_NAMES
         for variant in children.variants
     ]
 
-    def count(cell: tuple[str, str, int, int]) -> int:
-        progress(f"instructions: {cell}")
-        return _count(children, valgrind, *cell, fail_every=fail_every, gc_off=gc_off)
+    def count(cell: tuple[tuple[str, str], int, int]) -> int:
+        (variant, executor), tasks, seed = cell
+        progress(f"instructions: {variant}, {executor}, {tasks} tasks, seed {seed}")
+        return _count(
+            children, valgrind, variant, executor, tasks, seed, fail_every=fail_every, gc_off=gc_off
+        )
 
     with ThreadPoolExecutor(PARALLEL) as pool:
-        counts = dict(zip(cells, pool.map(count, cells), strict=True))
-
-    def ratios(variant: str, executor: str, measure) -> list[float]:
-        """`measure(variant)` over `measure("bare")`, one ratio per hash seed."""
-        return [
-            measure(variant, executor, seed) / measure("bare", executor, seed)
-            for seed in range(seeds)
-        ]
-
-    def at_large(variant: str, executor: str, seed: int) -> float:
-        return counts[(variant, executor, large, seed)]
-
-    def per_task(variant: str, executor: str, seed: int) -> float:
-        grown = at_large(variant, executor, seed) - counts[(variant, executor, small, seed)]
-        return grown / (large - small)
-
-    def at_projected(variant: str, executor: str, seed: int) -> float:
-        return at_large(variant, executor, seed) + (projected - large) * per_task(
-            variant, executor, seed
-        )
+        by_cell = dict(zip(cells, pool.map(count, cells), strict=True))
+    counts = Counts(by_cell, sizes, seeds, projected)
 
     path = f"one task in {fail_every} failing" if fail_every else "success path"
     if gc_off:
@@ -128,39 +198,30 @@ def instructions(
     figures: dict[tuple[str, str], dict[str, float]] = {}
     for executor, executor_name in EXECUTOR_NAMES.items():
         for variant in children.variants:
-            measured = ratios(variant, executor, at_large)
-            per_task_ratios = ratios(variant, executor, per_task)
-            projection = ratios(variant, executor, at_projected)
-            large_counts = [at_large(variant, executor, seed) for seed in range(seeds)]
-            small_counts = [counts[(variant, executor, small, seed)] for seed in range(seeds)]
-            figures[(variant, executor)] = {
-                "ratio": median(measured),
-                "highest": max(measured),
-                "per_task": median(per_task_ratios),
-                "projected": median(projection),
-                "projected_highest": max(projection),
-            }
+            ratios = counts.against((variant, executor), ("bare", executor))
+            figures[(variant, executor)] = ratios.figures()
+            large_counts = counts.each_seed(counts.large, (variant, executor))
+            small_counts = counts.each_seed(counts.small, (variant, executor))
             row = [
                 executor_name,
                 VARIANT_NAMES[variant],
                 f"{median(small_counts) / 1e9:.3f} G",
                 f"{median(large_counts) / 1e9:.3f} G",
-                _ratios(measured),
-                _ratios(per_task_ratios),
-                _ratios(projection),
+                median_and_highest(ratios.measured),
+                median_and_highest(ratios.per_task),
+                median_and_highest(ratios.projected),
                 f"{(max(large_counts) - min(large_counts)) / median(large_counts):.2%}",
             ]
             if variant in ("bare", "seed"):
                 row += ["–", "–"]
             else:
                 seed_figures = figures[("seed", executor)]
-                worst = max(max(measured), max(projection))
                 below_seed = (
-                    max(measured) < seed_figures["ratio"]
-                    and max(projection) < seed_figures["projected"]
+                    max(ratios.measured) < seed_figures["ratio"]
+                    and max(ratios.projected) < seed_figures["projected"]
                 )
                 row += [
-                    verdict(worst <= goal),
+                    verdict(ratios.worst() <= goal),
                     verdict(below_seed)
                     + f" ({seed_figures['ratio']:.3f}x; {seed_figures['projected']:.3f}x)",
                 ]
@@ -168,7 +229,7 @@ def instructions(
     return [table], figures
 
 
-def _ratios(values: list[float]) -> str:
+def median_and_highest(values: list[float]) -> str:
     return f"{median(values):.3f}x ({max(values):.3f}x)"
 
 
@@ -188,31 +249,19 @@ def _count(
     server = children.endpoint_class()
     server.start()
     try:
-        command = children.command(variant, executor, tasks, fail_every, folder / "result.json")
-        env = children.environment(
+        command = callgrind(valgrind, folder / "callgrind.out.%p")
+        command += children.command(variant, executor, tasks, fail_every, folder / "result.json")
+        command += ["--callgrind-markers", *(["--gc-off"] if gc_off else [])]
+        env = environment(
             variant, server.dsn, PYTHONHASHSEED=str(seed), **(extra_environment or {})
         )
         with (folder / "child.log").open("wb") as log:
             completed = subprocess.run(
-                [
-                    valgrind,
-                    *CALLGRIND_OPTIONS,
-                    f"--callgrind-out-file={folder / 'callgrind.out.%p'}",
-                    *command,
-                    "--callgrind-markers",
-                    *(["--gc-off"] if gc_off else []),
-                ],
-                env=env,
-                cwd=children.baked[variant].project,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                command, env=env, cwd=children.project, stdout=log, stderr=subprocess.STDOUT
             )
     finally:
         server.stop()
     dumps = list(folder.glob("callgrind.out.*.1"))  # the dump written before ctermid
     if completed.returncode != 0 or len(dumps) != 1:
         raise SystemExit(f"callgrind counted no flow run ({completed.returncode}): see {folder}")
-    for line in dumps[0].read_text().splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1])
-    raise SystemExit(f"no summary line in {dumps[0]}")
+    return dumped_count(dumps[0])

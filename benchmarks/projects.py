@@ -12,6 +12,9 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import baking
@@ -19,6 +22,7 @@ import baking
 from .harness import Process, progress, run_process
 
 DEFAULT_PACKAGE = "daily_sales_report"  # the package of a bake with every default answer
+DASK_CLUSTER = {"executor": "dask_cluster"}  # the answers of parts 8 and 9
 
 # The largest answer combination: the choices that write the most files, and every
 # free-text answer long (500 characters, the bounded ones at their limit). The hooks set
@@ -90,8 +94,10 @@ def make_floor_template(folder: Path) -> Path:
     return template
 
 
-def python_interpreter(version: str) -> str:
-    """The interpreter uv finds for `version` (baking's), or the run stops saying so."""
+def default_python(template: Path) -> str:
+    """The interpreter uv finds for `template`'s default Python answer (baking's), or
+    the run stops saying so."""
+    version = json.loads((template / "cookiecutter.json").read_text())["python"][0]
     try:
         return baking.python_interpreter(version)
     except LookupError as error:
@@ -109,10 +115,27 @@ def sync(project: Path, python: str) -> Path:
     return project / ".venv" / "bin" / "python"
 
 
-def dask_cluster_project(scratch: Path) -> tuple[Path, Path]:
-    """A bake with executor=dask_cluster, synced on the default image's Python: the
-    project and the Python of its .venv (parts 8 and 9)."""
-    version = json.loads((baking.TEMPLATE_DIR / "cookiecutter.json").read_text())
-    _, project = Baker(scratch).bake(baking.TEMPLATE_DIR, {"executor": "dask_cluster"})
-    progress(f"syncing {project}")
-    return project, sync(project, python_interpreter(version["python"][0]))
+def bake_and_sync(
+    baker: Baker, template: Path, answers: dict[str, str], python: str
+) -> tuple[Path, Path]:
+    """`template` baked with `answers` and installed in its own .venv on `python`: the
+    project and the Python of its .venv."""
+    progress(f"baking {template} with {answers or 'the default answers'}, syncing it")
+    _, project = baker.bake(template, answers)
+    return project, sync(project, python)
+
+
+@contextmanager
+def standalone_project(
+    prefix: str, answers: dict[str, str], keep: bool = False
+) -> Iterator[tuple[Path, Path, Path]]:
+    """For a module run alone: a scratch folder, and this template baked there with
+    `answers` and synced on its default Python; the folder goes at the end unless `keep`."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        template = baking.TEMPLATE_DIR
+        project, python = bake_and_sync(Baker(scratch), template, answers, default_python(template))
+        yield scratch, project, python
+    finally:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Tables for the terminal and the results page, and the machine they were measured on."""
+"""Tables for the results page and the terminal, and the machine they were measured on."""
 
 from __future__ import annotations
 
@@ -37,23 +37,9 @@ def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
-def text_table(table: Table) -> str:
-    """A plain-text table for the terminal."""
-    widths = [
-        max(len(str(cell)) for cell in [column, *(row[i] for row in table.rows)])
-        for i, column in enumerate(table.columns)
-    ]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True))
-
-    rule = "  ".join("-" * width for width in widths)
-    body = [table.title, "=" * len(table.title), line(table.columns), rule]
-    body += [line(row) for row in table.rows]
-    return "\n".join(body)
-
-
 def markdown_table(table: Table) -> str:
+    """A table as the page shows it, and as the terminal prints it (ready to paste)."""
+
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
@@ -119,11 +105,8 @@ def markdown_page(
         *[f"- {line}" for line in machine_lines],
     ]
     for heading, intro, tables in sections:
-        lines += ["", f"## {heading}", ""]
-        if intro:
-            lines += [intro, ""]
-        if tables:
-            lines += ["\n\n".join(markdown_table(table) for table in tables)]
+        lines += ["", f"## {heading}", "", intro, ""]
+        lines += ["\n\n".join(markdown_table(table) for table in tables)]
     return "\n".join(lines) + "\n"
 
 
@@ -143,33 +126,27 @@ def _template_state(template: Path) -> str:
 
 
 def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    line = _first_line("/proc/cpuinfo", "model name")
+    return line.split(":", 1)[1].strip() if line else platform.processor() or "unknown CPU"
 
 
 def _memory_gib() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    return float("nan")
+    line = _first_line("/proc/meminfo", "MemTotal:")
+    return int(line.split()[1]) / 1024 / 1024 if line else float("nan")
 
 
 def _os_name() -> str:
+    line = _first_line("/etc/os-release", "PRETTY_NAME=")
+    return line.split("=", 1)[1].strip('"') if line else platform.system()
+
+
+def _first_line(path: str, prefix: str) -> str | None:
+    """The first line of the file at `path` that starts with `prefix`, if any."""
     try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip('"')
+        lines = Path(path).read_text().splitlines()
     except OSError:
-        pass
-    return platform.system()
+        return None
+    return next((line for line in lines if line.startswith(prefix)), None)
 
 
 def _command_version(command: list[str]) -> str:

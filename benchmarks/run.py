@@ -8,54 +8,46 @@ From the template's folder:
 
 Parts: 1 monitoring overhead, 2 failure to alert, 3 bake, 4 bake to green, 5 monitoring
 overhead counted in instructions (callgrind: needs valgrind), 6 the failing path in
-instructions, 7 a failure storm, 8 scaling out on executor=dask_cluster (1, 2, 4
-local worker processes; also `python -m benchmarks.cluster_speedup` alone), 9 the monitoring
-overhead of executor=dask_cluster counted in instructions, in the flow's process and a
-worker's (also `python -m benchmarks.cluster_instructions` alone), 10 the image: size,
-cold build, warm rebuild, start-up in instructions (buildah, podman, valgrind in the
-image). The results page (docs/benchmarks.md) is rewritten from this run's measurements
-only.
+instructions, 7 a failure storm, 10 the image: size, cold build, warm rebuild, start-up
+in instructions (buildah, podman, valgrind in the image). The results page
+(docs/benchmarks.md) is rewritten from this run's measurements only. Parts 8 and 9, on
+executor=dask_cluster, run alone: `python -m benchmarks.cluster_speedup` (scaling out on
+1, 2, 4 local worker processes) and `python -m benchmarks.cluster_instructions` (the
+monitoring overhead counted in instructions, in the flow's process and a worker's).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
-from . import (
-    bake_time,
-    cluster_instructions,
-    cluster_speedup,
-    failure_storm,
-    image,
-    instruction_counts,
-    monitoring,
-)
-from .harness import TEMPLATE_DIR, median, progress
-from .projects import DEFAULT_PACKAGE, Baker, python_interpreter, sync
-from .report import machine, markdown_page, text_table
+from . import bake_time, failure_storm, image, instruction_counts, monitoring
+from .harness import TEMPLATE_DIR, flow_sizes, median, progress
+from .projects import Baker, bake_and_sync, default_python
+from .report import machine, markdown_page, markdown_table
 
-# 5, 6, 9: hash seeds; 10: builds of each kind, and as many hash seeds
-DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3, 6: 3, 7: 3, 8: 3, 9: 3, 10: 3}
+# 5, 6: hash seeds; 10: builds of each kind, and as many hash seeds
+DEFAULT_REPEATS = {1: 7, 2: 7, 3: 10, 4: 3, 5: 3, 6: 3, 7: 3, 10: 3}
 PAGE = TEMPLATE_DIR / "docs" / "benchmarks.md"
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--parts",
         default="1,2,3,4,5",
         help="comma-separated parts to run: 1 overhead, 2 alert, 3 bake, 4 bake to green, "
-        "5 overhead in instructions, 6 failing path in instructions, 7 failure storm, "
-        "8 scaling out on a Dask cluster, 9 dask_cluster overhead in instructions, 10 the "
-        "image",
+        "5 overhead in instructions, 6 failing path in instructions, 7 failure storm, 10 the "
+        "image (8 and 9 run alone: see above)",
     )
     parser.add_argument(
         "--repeats",
@@ -67,6 +59,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=1000, help="mapped tasks in part 1")
     parser.add_argument(
         "--counted-tasks",
+        type=flow_sizes,
         help="the two flow sizes of part 5, in mapped tasks (under callgrind; default: 10,50)",
     )
     parser.add_argument(
@@ -81,32 +74,18 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help="a smoke run: 1 repeat, 100 tasks, and no results page unless --output is given",
     )
     parser.add_argument("--output", type=Path, help=f"results page (default: {PAGE})")
-    parser.add_argument(
-        "--template",
-        type=Path,
-        default=TEMPLATE_DIR,
-        help="the template to measure (default: this one, as its files are now)",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
     args.parts = {int(part) for part in args.parts.split(",")}
+    if not args.parts <= DEFAULT_REPEATS.keys():
+        parser.error("parts are 1 to 7 and 10 (8 and 9 run alone: see --help)")
     if args.quick:
         args.repeats = args.repeats or 1
         args.tasks = 100
-        args.counted_tasks = args.counted_tasks or "5,10"
+        args.counted_tasks = args.counted_tasks or (5, 10)
     elif args.output is None:
         args.output = PAGE
-    sizes = (args.counted_tasks or "10,50").split(",")
-    if (
-        len(sizes) != 2
-        or not all(size.isdigit() for size in sizes)
-        or int(sizes[0]) >= int(sizes[1])
-    ):
-        parser.error(
-            f"--counted-tasks {args.counted_tasks!r} is not two flow sizes, smaller first - "
-            "give e.g. 10,50"
-        )
-    args.counted_tasks = (int(sizes[0]), int(sizes[1]))
+    args.counted_tasks = args.counted_tasks or (10, 50)
     return args
 
 
@@ -121,14 +100,12 @@ def main(argv: list[str]) -> int:
     child_python = None
     try:
         baker = Baker(scratch)
-        template = args.template.resolve()
-        version = json.loads((template / "cookiecutter.json").read_text())["python"]
-        python = python_interpreter(version[0])  # the default answer's Python
+        template = TEMPLATE_DIR  # as its files are now
+        python = default_python(template)
 
         if args.parts & {1, 2, 5, 6, 7}:
-            baked = _bake_and_sync(baker, template, python)
-            children = monitoring.Children(baked, scratch)
-            child_python = f"Python {_version_of(baked.python)}"
+            children = monitoring.Children(*bake_and_sync(baker, template, {}, python), scratch)
+            child_python = f"Python {_version_of(children.python)}"
             overhead_figures = None
             if 1 in args.parts:
                 tables, overhead_figures = monitoring.overhead(children, repeats[1], args.tasks)
@@ -160,26 +137,11 @@ def main(argv: list[str]) -> int:
             if 7 in args.parts:
                 tables, figures[7] = failure_storm.storm(children, repeats[7])
                 sections.append(("7. A failure storm", STORM_INTRO, tables))
-        if args.parts & {8, 9}:
-            progress(f"baking {template} with executor=dask_cluster, installing it")
-            _, project = baker.bake(template, {"executor": "dask_cluster"})
-            cluster_python = sync(project, python)
-        if 8 in args.parts:
-            table, figures[8] = cluster_speedup.scale_out(cluster_python, project, repeats[8])
-            sections.append(("8. Scaling out on a Dask cluster", DASK_INTRO, [table]))
-        if 9 in args.parts:
-            table, figures[9] = cluster_instructions.cluster_instructions(
-                cluster_python, project, scratch, repeats[9], args.counted_tasks, args.tasks
-            )
-            title = "9. Monitoring overhead on a Dask cluster, counted in instructions"
-            sections.append((title, CLUSTER_COUNTED_INTRO, [table]))
         if 3 in args.parts:
-            templates = bake_time.answer_sets(template)
-            tables, figures[3] = bake_time.bake(baker, templates, repeats[3])
+            tables, figures[3] = bake_time.bake(baker, template, repeats[3])
             sections.append(("3. Bake", BAKE_INTRO, tables))
         if 4 in args.parts:
-            templates = bake_time.answer_sets(template)
-            tables, figures[4] = bake_time.bake_to_green(baker, templates, repeats[4], python)
+            tables, figures[4] = bake_time.bake_to_green(baker, template, repeats[4], python)
             child_python = child_python or f"Python {_version_of(Path(python))}"
             sections.append(("4. Bake to green", GREEN_INTRO, tables))
         if 10 in args.parts:
@@ -193,12 +155,12 @@ def main(argv: list[str]) -> int:
     else:
         shutil.rmtree(scratch, ignore_errors=True)
 
-    machine_lines = machine(args.template.resolve(), child_python, load_before, os.getloadavg())
+    machine_lines = machine(TEMPLATE_DIR, child_python, load_before, os.getloadavg())
     summary = headlines(figures, args.tasks, args.counted_tasks)
     print("\n".join(["", "Headline figures", "================", *summary]))
     for _, _, tables in sections:
         for table in tables:
-            print("\n" + text_table(table))
+            print("\n" + markdown_table(table))
     print("\n" + "\n".join(machine_lines))
     if args.output:
         shown = [arg for arg in argv if arg != "--keep"]  # changes no figure
@@ -247,13 +209,6 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
             f"(projected from counts at {sizes[0]} and {sizes[1]} tasks); the seed's approach "
             f"{more('seed')}."
         )
-    if 9 in figures:
-        cluster = figures[9]
-        lines.append(
-            f"- On executor=dask_cluster, counted in the flow's process and a worker's: "
-            f"{cluster['projected'] - 1:+.1%} (at most {cluster['projected_highest'] - 1:+.1%}) "
-            f"against bare Prefect's DaskExecutor, projected to {tasks:,} tasks."
-        )
     if 2 in figures:
         alert = figures[2]
         lines.append(
@@ -292,16 +247,7 @@ def headlines(figures: dict[int, dict], tasks: int, sizes: tuple[int, int]) -> l
     return lines
 
 
-def _bake_and_sync(baker: Baker, template: Path, python: str) -> monitoring.Baked:
-    """The template baked with the default answers, installed in its own .venv."""
-    progress(f"baking {template} with the default answers, installing it with {python}")
-    _, project = baker.bake(template.resolve(), {})
-    return monitoring.Baked(project, sync(project, python), DEFAULT_PACKAGE)
-
-
 def _version_of(python: Path) -> str:
-    import subprocess
-
     return subprocess.run(
         [str(python), "-c", "import platform; print(platform.python_version())"],
         capture_output=True,
@@ -328,22 +274,6 @@ FAILING_INTRO = (
     "`flow.run()` and the `sentry_sdk.flush()` after it that sends the events (the "
     "sending thread's instructions included), so that what each failure costs to report "
     "is counted in full. Bare Prefect, (a), has no Sentry to flush."
-)
-DASK_INTRO = (
-    "A project baked with executor=dask_cluster runs 200 mapped tasks of 50 ms of blocking "
-    "CPU work (CPU time, not clock time) on the LocalCluster its executor creates, with "
-    "1, 2 and 4 worker processes (`benchmarks/cluster_speedup.py`). The flow run's time "
-    "includes creating and closing the cluster; no machine goes faster than its cores."
-)
-CLUSTER_COUNTED_INTRO = (
-    "Part 5's count on the executor=dask_cluster path "
-    "(`benchmarks/cluster_instructions.py`): a scheduler started with `dask scheduler` "
-    "and one worker process with one thread, apart from the flow's process; the count is "
-    "of the flow process's main thread and the worker's thread for tasks, each under "
-    "callgrind, from right before `flow.run()` to right after it (the event loops' "
-    "threads left out: see the module's docstring). (a) runs a plain `Flow` with Prefect's "
-    "`DaskExecutor(address=...)`, (c) the baked `MonitoredFlow` with its "
-    "`FlowRunDaskExecutor`, given the scheduler in DASK_SCHEDULER_ADDRESS."
 )
 STORM_INTRO = (
     "A task mapped over 2,000 items that all fail (`benchmarks/failure_storm.py`): without "

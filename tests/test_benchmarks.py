@@ -103,7 +103,7 @@ def cluster_figures(
     """Part 9's template row and figures for counts `fixed + tasks * per_task`, per variant."""
     from benchmarks import cluster_instructions
 
-    monkeypatch.setattr(cluster_instructions.shutil, "which", lambda name: "/usr/bin/valgrind")
+    monkeypatch.setattr(instruction_counts.shutil, "which", lambda name: "/usr/bin/valgrind")
 
     class Counter:
         def __init__(self, *args: object) -> None:
